@@ -1,0 +1,40 @@
+# Zizhu — the two commands of the README are `make run` and `make test`.
+# Everything they need is installed by the targets themselves (fresh machine, Python 3.11).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+UV_VERSION := 0.13.9
+VENV_PY := .venv/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+
+.PHONY: run test lint typecheck protos bench sync clean-var
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q "uv==$(UV_VERSION)"
+
+sync: $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+
+run: sync
+	$(VENV_PY) -m deploy.local
+
+lint: sync
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+test: sync
+	$(VENV_PY) scripts/ensure_postgres.py
+	$(MAKE) --no-print-directory lint
+	$(UV) run --frozen pytest
+
+protos: sync
+	$(VENV_PY) scripts/gen_protos.py
+
+bench: sync
+	$(VENV_PY) -m bench $(NAME) --scale $(or $(SCALE),small)
+
+clean-var:
+	rm -rf var
