@@ -9,7 +9,7 @@ VENV_PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: run test lint typecheck protos bench sync clean-var
+.PHONY: run test lint typecheck protos openapi bench sync clean-var
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -32,6 +32,9 @@ test: sync
 
 protos: sync
 	$(VENV_PY) scripts/gen_protos.py
+
+openapi: sync
+	$(VENV_PY) scripts/export_openapi.py
 
 bench: sync
 	$(VENV_PY) -m bench $(NAME) --scale $(or $(SCALE),small)

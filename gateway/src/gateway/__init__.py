@@ -1,0 +1,1 @@
+"""Zizhu REST gateway."""

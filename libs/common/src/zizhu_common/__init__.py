@@ -1,0 +1,1 @@
+"""Zizhu service defaults: settings, logging, db, gRPC, NATS, outbox, Redis (no domain code)."""

@@ -1,0 +1,1 @@
+"""Deployment: Kubernetes manifests (base, overlays) and the embedded local launcher."""

@@ -1,0 +1,187 @@
+"""Running a service: migrations, database, NATS stream, outbox relay, consumers, gRPC, signals.
+
+Each service's `wiring.py` is its composition root: it builds a ServiceRuntime, creates its own
+servicers and consumers with the runtime's database, outbox and clients, and calls `serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from redis.asyncio import Redis
+from sqlalchemy import MetaData
+
+from zizhu_common.consumer import DurableConsumer, Handler
+from zizhu_common.db import Database
+from zizhu_common.messaging import connect_nats, ensure_producer_stream, stream_for
+from zizhu_common.migrations import upgrade_to_head
+from zizhu_common.outbox import Outbox, OutboxRelay
+from zizhu_common.redis_client import connect_redis
+from zizhu_common.rpc import GrpcServer
+from zizhu_common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    """The infrastructure one service runs on, started and stopped in a fixed order."""
+
+    def __init__(
+        self,
+        *,
+        settings: ServiceSettings,
+        producer: str,
+        metadata: MetaData,
+        migrations_dir: Path,
+    ) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.migrations_dir = migrations_dir
+        self.db = Database(settings.database_url)
+        self.outbox = Outbox(metadata.tables["outbox_event"], producer=producer)
+        self.processed_table = metadata.tables["processed_event"]
+        self.nc: NatsClient | None = None
+        self.js: JetStreamContext | None = None
+        self.redis: Redis | None = None
+        self.grpc = GrpcServer(host=settings.grpc_host, port=settings.grpc_port, service_names=[])
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[DurableConsumer] = []
+        self._background: list[Callable[[asyncio.Event], Awaitable[None]]] = []
+
+    def migrate(self) -> None:
+        """Apply pending migrations (blocking)."""
+        upgrade_to_head(
+            script_location=self.migrations_dir, database_url=self.settings.database_url
+        )
+
+    async def start_infrastructure(self) -> None:
+        """Migrate, connect NATS (ensuring the service's stream) and Redis."""
+        await asyncio.to_thread(self.migrate)
+        self.nc = await connect_nats(self.settings.nats_url, name=f"{self.producer}-service")
+        self.js = self.nc.jetstream(timeout=10)
+        await ensure_producer_stream(
+            self.js,
+            producer=self.producer,
+            duplicate_window_s=self.settings.nats_duplicate_window_s,
+            replicas=self.settings.nats_stream_replicas,
+        )
+        self.redis = connect_redis(self.settings.redis_url)
+        self.relay = OutboxRelay(
+            db=self.db,
+            outbox=self.outbox,
+            js=self.js,
+            batch_size=self.settings.outbox_batch_size,
+            poll_interval_s=self.settings.outbox_poll_interval_s,
+        )
+
+    def add_grpc(self, add_to_server: Callable[[Any, Any], None], servicer: Any, name: str) -> None:
+        """Serve a generated servicer under its full service name."""
+        self.grpc.add(add_to_server, servicer)
+        self.grpc.service_names.append(name)
+
+    async def add_consumer(
+        self, *, source: str, durable: str, subjects: list[str], handler: Handler
+    ) -> DurableConsumer:
+        """Consume another producer's events idempotently into this service's database."""
+        assert self.js is not None, "start_infrastructure() first"
+        stream = await ensure_producer_stream(
+            self.js,
+            producer=source,
+            duplicate_window_s=self.settings.nats_duplicate_window_s,
+            replicas=self.settings.nats_stream_replicas,
+        )
+        assert stream == stream_for(source)
+        consumer = DurableConsumer(
+            js=self.js,
+            db=self.db,
+            table=self.processed_table,
+            stream=stream,
+            durable=durable,
+            subjects=subjects,
+            handler=handler,
+            batch_size=self.settings.consumer_batch_size,
+        )
+        self.consumers.append(consumer)
+        return consumer
+
+    def add_background(self, job: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        """Run a long-lived job (e.g. a scheduler) until stop."""
+        self._background.append(job)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Serve gRPC, relay the outbox and run consumers until stop is set; then shut down."""
+        assert self.relay is not None, "start_infrastructure() first"
+        await self.grpc.start()
+        tasks = [asyncio.create_task(self.relay.run(stop), name="outbox-relay")]
+        tasks += [asyncio.create_task(c.run(stop), name=c.durable) for c in self.consumers]
+        tasks += [asyncio.create_task(job(stop)) for job in self._background]
+        log.info("%s service ready", self.producer)
+        await stop.wait()
+        log.info("%s service stopping", self.producer)
+        await self.grpc.stop(grace=5.0)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.close()
+
+    async def close(self) -> None:
+        """Release connections (idempotent)."""
+        if self.nc is not None and not self.nc.is_closed:
+            try:
+                await asyncio.wait_for(self.nc.drain(), timeout=5)
+            except Exception as exc:
+                log.warning("NATS drain failed: %s", exc)
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.db.dispose()
+
+
+def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run main(stop) in a fresh event loop; SIGTERM and SIGINT set stop."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+def service_main(
+    *,
+    settings_factory: Callable[[], ServiceSettings],
+    build: Callable[[ServiceSettings], Awaitable[ServiceRuntime]],
+    migrate: Callable[[ServiceSettings], None],
+    argv: list[str] | None = None,
+) -> int:
+    """The `python -m <svc>_service serve|migrate` entry point shared by every service."""
+    import sys
+
+    from zizhu_common.logs import configure_logging
+
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "serve"
+    if command not in ("serve", "migrate"):
+        sys.stderr.write("usage: python -m <service> [serve|migrate]\n")
+        return 2
+    settings = settings_factory()
+    configure_logging(
+        service=settings.service_name, level=settings.log_level, json_output=settings.log_json
+    )
+    if command == "migrate":
+        migrate(settings)
+        return 0
+
+    async def serve(stop: asyncio.Event) -> None:
+        runtime = await build(settings)
+        await runtime.serve(stop)
+
+    run_until_signalled(serve)
+    return 0

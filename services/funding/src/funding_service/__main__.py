@@ -1,0 +1,17 @@
+"""`python -m funding_service serve|migrate`."""
+
+import sys
+
+from zizhu_common.runtime import service_main
+
+from funding_service import wiring
+from funding_service.settings import Settings
+
+
+def main() -> int:
+    """Entry point of the funding-service command."""
+    return service_main(settings_factory=Settings, build=wiring.build, migrate=wiring.migrate)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The gRPC plumbing over a real channel: caller context, error mapping, health, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+import pytest
+from zizhu_common.errors import (
+    ERROR_TRAILER,
+    FailedPrecondition,
+    NotFound,
+    error_from_rpc,
+    http_status,
+)
+from zizhu_common.rpc import CallerContext, GrpcServer, check_health, current_caller, open_channel
+
+CALLER = CallerContext(
+    account_id="acc-1",
+    org_code="440106",
+    org_path="/000000/440000/440100/440106/",
+    level="county",
+    roles=frozenset({"operator", "viewer"}),
+    request_id="req-42",
+)
+
+
+def _raw(fn):  # noqa: ANN001, ANN202 - bytes in, bytes out: no protos needed for plumbing tests
+    return grpc.unary_unary_rpc_method_handler(
+        fn, request_deserializer=None, response_serializer=None
+    )
+
+
+async def _whoami(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    caller = current_caller()
+    return json.dumps(
+        {
+            "account": caller.account_id,
+            "path": caller.org_path,
+            "level": caller.level,
+            "roles": sorted(caller.roles),
+            "rid": caller.request_id,
+        }
+    ).encode()
+
+
+async def _refuse(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    if request == b"missing":
+        raise NotFound("学生不存在", code="STUDENT_NOT_FOUND", field="student_id")
+    raise FailedPrecondition(
+        "录入时间已截止（2024-09-01 至 2025-01-31）",
+        code="WINDOW_CLOSED",
+        field="period",
+        details={"window_end": "2025-01-31"},
+    )
+
+
+async def _crash(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    raise RuntimeError("secret internal detail /etc/passwd")
+
+
+@pytest.fixture
+async def server():
+    srv = GrpcServer(host="127.0.0.1", port=0, service_names=["zizhu.test.Plumbing"])
+    srv.server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "zizhu.test.Plumbing",
+                {"WhoAmI": _raw(_whoami), "Refuse": _raw(_refuse), "Crash": _raw(_crash)},
+            ),
+        )
+    )
+    await srv.start()
+    yield srv
+    await srv.stop(grace=0.1)
+
+
+async def _call(port: int, method: str, payload: bytes, metadata=None) -> bytes:  # noqa: ANN001
+    async with open_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(f"/zizhu.test.Plumbing/{method}")
+        return await call(payload, metadata=metadata, timeout=5)
+
+
+async def test_caller_context_travels_in_metadata(server: GrpcServer) -> None:
+    body = json.loads(await _call(server.port, "WhoAmI", b"", CALLER.to_metadata()))
+    assert body == {
+        "account": "acc-1",
+        "path": "/000000/440000/440100/440106/",
+        "level": "county",
+        "roles": ["operator", "viewer"],
+        "rid": "req-42",
+    }
+
+
+async def test_call_without_caller_is_unauthenticated(server: GrpcServer) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await _call(server.port, "WhoAmI", b"")
+    err = error_from_rpc(info.value)
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert err.code == "CALLER_CONTEXT_MISSING"
+    assert http_status(err) == 401
+
+
+async def test_domain_errors_keep_code_chinese_message_and_field(server: GrpcServer) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await _call(server.port, "Refuse", b"missing", CALLER.to_metadata())
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    err = error_from_rpc(info.value)
+    assert (err.code, err.message, err.field) == ("STUDENT_NOT_FOUND", "学生不存在", "student_id")
+    assert http_status(err) == 404
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await _call(server.port, "Refuse", b"window", CALLER.to_metadata())
+    err = error_from_rpc(info.value)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert err.code == "WINDOW_CLOSED" and "2025-01-31" in err.message
+    assert err.details == {"window_end": "2025-01-31"}
+    assert http_status(err) == 409
+
+
+async def test_unexpected_error_is_internal_without_details(server: GrpcServer) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await _call(server.port, "Crash", b"", CALLER.to_metadata())
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+    assert "passwd" not in (info.value.details() or "")
+    assert not any(k == ERROR_TRAILER for k, _ in info.value.trailing_metadata() or ())
+    assert error_from_rpc(info.value).code == "INTERNAL"
+
+
+async def test_health_reports_serving_then_not_serving_on_shutdown() -> None:
+    srv = GrpcServer(host="127.0.0.1", port=0, service_names=["zizhu.test.Plumbing"])
+    await srv.start()
+    async with open_channel(f"127.0.0.1:{srv.port}") as channel:
+        assert await check_health(channel) == "SERVING"
+        assert await check_health(channel, service="zizhu.test.Plumbing") == "SERVING"
+        assert await check_health(channel, service="nope") == "UNKNOWN_SERVICE"
+        await srv.health.enter_graceful_shutdown()
+        assert await check_health(channel) == "NOT_SERVING"
+    await srv.stop(grace=0.1)
+    async with open_channel(f"127.0.0.1:{srv.port}") as channel:
+        assert await check_health(channel, deadline_s=0.5) == "UNREACHABLE"
+
+
+def test_scope_is_a_prefix_of_the_materialised_path() -> None:
+    assert CALLER.in_scope("/000000/440000/440100/440106/4444010001/")
+    assert not CALLER.in_scope("/000000/440000/440100/440111/4444010002/")
+    assert not CALLER.in_scope("/000000/440000/440100/")
