@@ -11,6 +11,8 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+MIGRATION_LOCK_ID = 0x5A495A48  # "ZIZH": one advisory lock per service database
+
 
 def alembic_config(*, script_location: Path, database_url: str) -> Config:
     """An Alembic Config pointing at a service's migrations folder and database."""
@@ -46,6 +48,9 @@ def run_env(target_metadata: MetaData) -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Replicas starting together: one migrates, the others wait and find nothing to do.
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
             context.run_migrations()
 
     async def run_async() -> None:
