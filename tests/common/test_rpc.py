@@ -25,7 +25,7 @@ CALLER = CallerContext(
 )
 
 
-def _raw(fn):  # noqa: ANN001, ANN202 - bytes in, bytes out: no protos needed for plumbing tests
+def _raw(fn):
     return grpc.unary_unary_rpc_method_handler(
         fn, request_deserializer=None, response_serializer=None
     )
@@ -75,7 +75,7 @@ async def server():
     await srv.stop(grace=0.1)
 
 
-async def _call(port: int, method: str, payload: bytes, metadata=None) -> bytes:  # noqa: ANN001
+async def _call(port: int, method: str, payload: bytes, metadata=None) -> bytes:
     async with open_channel(f"127.0.0.1:{port}") as channel:
         call = channel.unary_unary(f"/zizhu.test.Plumbing/{method}")
         return await call(payload, metadata=metadata, timeout=5)
