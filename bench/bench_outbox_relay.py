@@ -93,9 +93,9 @@ def run(ctx: Context) -> Result:
         nats.stop()
     lines = [
         f"events: {n}, {COMMIT_SIZE} per commit, nats-server sync_interval: always",
-        f"SQLite (embedded default): {sqlite_rate:,.0f} events/s; commit→ack latency "
+        f"SQLite (embedded default): {sqlite_rate:,.0f} events/s; commit→ack delay under a saturating producer "
         f"p50 {statistics.median(sqlite_lat):.0f} ms, p99 {_pct(sqlite_lat, 0.99):.0f} ms",
-        f"PostgreSQL: {pg_rate:,.0f} events/s; commit→ack latency "
+        f"PostgreSQL: {pg_rate:,.0f} events/s; commit→ack delay under a saturating producer "
         f"p50 {statistics.median(pg_lat):.0f} ms, p99 {_pct(pg_lat, 0.99):.0f} ms",
         "figure: the slower of the two",
     ]
