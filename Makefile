@@ -25,9 +25,12 @@ lint: sync
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 
+typecheck: sync
+	$(UV) run --frozen mypy libs/common/src deploy/local
+
 test: sync
 	$(VENV_PY) scripts/ensure_postgres.py
-	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory lint typecheck
 	$(UV) run --frozen pytest
 
 protos: sync

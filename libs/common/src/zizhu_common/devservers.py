@@ -375,7 +375,7 @@ class NatsServer:
     @property
     def pid(self) -> int | None:
         """The server process id while it runs."""
-        return self._proc.pid if self.running else None
+        return self._proc.pid if self._proc is not None and self.running else None
 
     @property
     def running(self) -> bool:
@@ -501,7 +501,7 @@ class RedisServer:
     @property
     def pid(self) -> int | None:
         """The server process id while it runs."""
-        return self._proc.pid if self.running else None
+        return self._proc.pid if self._proc is not None and self.running else None
 
     @property
     def running(self) -> bool:

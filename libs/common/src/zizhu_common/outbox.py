@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -210,7 +211,7 @@ class OutboxRelay:
             .limit(self.batch_size)
         )
 
-    async def _publish(self, rows: list[Any]) -> None:
+    async def _publish(self, rows: Sequence[Any]) -> None:
         futures = [
             await self.js.publish_async(
                 row.subject,
@@ -222,7 +223,7 @@ class OutboxRelay:
         acks = await asyncio.wait_for(asyncio.gather(*futures), timeout=self.publish_timeout_s)
         self.published_total += len(acks)
 
-    async def _mark(self, session: AsyncSession, rows: list[Any]) -> None:
+    async def _mark(self, session: AsyncSession, rows: Sequence[Any]) -> None:
         now = datetime.now(UTC)
         ids = [row.id for row in rows]
         for start in range(0, len(ids), 500):

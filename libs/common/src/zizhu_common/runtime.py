@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class ServiceRuntime:
         self.grpc = GrpcServer(host=settings.grpc_host, port=settings.grpc_port, service_names=[])
         self.relay: OutboxRelay | None = None
         self.consumers: list[DurableConsumer] = []
-        self._background: list[Callable[[asyncio.Event], Awaitable[None]]] = []
+        self._background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = []
 
     def migrate(self) -> None:
         """Apply pending migrations (blocking)."""
@@ -111,7 +111,7 @@ class ServiceRuntime:
         self.consumers.append(consumer)
         return consumer
 
-    def add_background(self, job: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    def add_background(self, job: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
         """Run a long-lived job (e.g. a scheduler) until stop."""
         self._background.append(job)
 
