@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -109,18 +111,22 @@ def redis_server(
 
 
 @pytest.fixture(scope="session")
-def postgres_server(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[devservers.PostgresServer | ExternalPostgres]:
-    """A PostgreSQL server for the whole session, durability off (fsync, sync commit)."""
+def postgres_server() -> Iterator[devservers.PostgresServer | ExternalPostgres]:
+    """A PostgreSQL server for the whole session, durability off (fsync, sync commit).
+
+    Its data lives outside pytest's temp root: as root the server runs as `postgres`, and every
+    new pytest session resets that root to mode 0700, which would cut a concurrent run's server
+    off from its own files."""
     if url := os.environ.get("ZIZHU_TEST_POSTGRES_URL"):
         yield ExternalPostgres(url)
         return
-    server = devservers.start_postgres(data_dir=tmp_path_factory.mktemp("postgres"), fast=True)
+    data_dir = Path(tempfile.mkdtemp(prefix="zizhu-test-pg-"))
+    server = devservers.start_postgres(data_dir=data_dir, fast=True)
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,14 +1,36 @@
 """Composition root of the identity service."""
 
+from __future__ import annotations
+
+import asyncio
+import logging
 from pathlib import Path
 
+from redis.asyncio import Redis
+from zizhu_common.aio import wait_or_stop
+from zizhu_common.crypto import FieldCipher
+from zizhu_common.db import Database
 from zizhu_common.migrations import upgrade_to_head
+from zizhu_common.outbox import Outbox
 from zizhu_common.runtime import ServiceRuntime
 from zizhu_contracts.identity.v1 import identity_pb2_grpc
 
 from identity_service import tables
+from identity_service.domain.credentials import LockoutPolicy, PasswordPolicy
+from identity_service.events import audit_subject
 from identity_service.grpc_api import SERVICE_NAME, IdentityServicer
+from identity_service.keys import load_token_keys
+from identity_service.repository import (
+    AccountRepository,
+    AuditRepository,
+    OrgRepository,
+    SessionRepository,
+)
+from identity_service.revocation import Revocations
+from identity_service.service import Deps, IdentityServices
 from identity_service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -16,6 +38,50 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 def migrate(settings: Settings) -> None:
     """Bring the identity database to the latest schema."""
     upgrade_to_head(script_location=MIGRATIONS_DIR, database_url=settings.database_url)
+
+
+def field_cipher(settings: Settings) -> FieldCipher:
+    """The SM4 cipher and blind index of personal data."""
+    previous = dict(
+        part.split("=", 1)
+        for part in settings.personal_data_previous_keys.split(",")
+        if "=" in part
+    )
+    return FieldCipher(
+        settings.personal_data_key,
+        key_id=settings.personal_data_key_id,
+        previous=previous,
+        index_secret=settings.personal_data_key
+        if not previous
+        else previous.get("index", settings.personal_data_key),
+    )
+
+
+def build_services(
+    settings: Settings, *, db: Database, outbox: Outbox, redis: Redis | None
+) -> IdentityServices:
+    """The use cases over the given infrastructure (also used by tests and the demo seed)."""
+    deps = Deps(
+        settings=settings,
+        db=db,
+        outbox=outbox,
+        revocations=Revocations(redis, access_ttl_s=settings.access_token_ttl_s),
+        keys=load_token_keys(settings),
+        orgs=OrgRepository(),
+        accounts=AccountRepository(field_cipher(settings)),
+        sessions=SessionRepository(),
+        audit=AuditRepository(),
+        password_policy=PasswordPolicy(
+            min_length=settings.password_min_length,
+            min_classes=settings.password_min_classes,
+            history=settings.password_history,
+            max_age_days=settings.password_max_age_days,
+        ),
+        lockout=LockoutPolicy(
+            max_failures=settings.lockout_max_failures, lock_minutes=settings.lockout_minutes
+        ),
+    )
+    return IdentityServices(deps)
 
 
 async def build(settings: Settings) -> ServiceRuntime:
@@ -27,7 +93,28 @@ async def build(settings: Settings) -> ServiceRuntime:
         migrations_dir=MIGRATIONS_DIR,
     )
     await runtime.start_infrastructure()
+    services = build_services(settings, db=runtime.db, outbox=runtime.outbox, redis=runtime.redis)
+    await services.orgs.ensure_root()
     runtime.add_grpc(
-        identity_pb2_grpc.add_IdentityServiceServicer_to_server, IdentityServicer(), SERVICE_NAME
+        identity_pb2_grpc.add_IdentityServiceServicer_to_server,
+        IdentityServicer(services),
+        SERVICE_NAME,
     )
+    for producer in settings.audit_sources:
+        await runtime.add_consumer(
+            source=producer,
+            durable=f"identity-audit-{producer}",
+            subjects=[audit_subject(producer)],
+            handler=services.audit.apply_events,
+        )
+
+    async def purge_audit(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await services.audit.purge()
+            except Exception:
+                log.exception("audit purge failed; will retry")
+            await wait_or_stop(stop, settings.audit_purge_interval_s)
+
+    runtime.add_background(purge_audit)
     return runtime

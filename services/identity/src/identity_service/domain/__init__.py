@@ -1,0 +1,1 @@
+"""Domain rules of the identity service: no gRPC, SQL or NATS here."""
