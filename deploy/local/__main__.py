@@ -141,15 +141,19 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        for svc in SERVICES:
-            env = {
+
+        def service_env(svc: str) -> dict[str, str]:
+            return {
                 **base_env,
                 "DATABASE_URL": layout.database_url(svc),
                 "GRPC_HOST": "127.0.0.1",
                 "GRPC_PORT": str(layout.grpc_port(svc)),
+                **{f"{s.upper()}_ADDR": f"127.0.0.1:{layout.grpc_port(s)}" for s in SERVICES},
             }
+
+        for svc in SERVICES:
             argv = [sys.executable, "-m", f"{svc}_service", "serve"]
-            processes.append(Process(svc, argv, env, layout.log_dir / f"{svc}.log"))
+            processes.append(Process(svc, argv, service_env(svc), layout.log_dir / f"{svc}.log"))
         gw_env = {
             **base_env,
             "HTTP_HOST": "127.0.0.1",
@@ -177,7 +181,12 @@ def main() -> int:
             stop_all()
             return 1
 
-        logins = seed.run(layout)
+        try:
+            logins = seed.run(service_env)
+        except seed.SeedError as exc:
+            print(f"\n{exc}")
+            stop_all()
+            return 1
         elapsed = time.monotonic() - started
         _print_banner(layout, logins, elapsed, nats.url, redis.url)
         while True:
@@ -212,13 +221,16 @@ def _print_banner(
         "",
     ]
     if logins:
-        lines.append("  演示账号 Demo logins:")
+        lines.append("  演示账号 Demo logins (POST /api/v1/auth/login):")
+        lines.append(f"    {'org':<12} {'role':<12} {'username':<18} {'password':<12} TOTP secret")
         for login in logins:
+            totp = login.totp_secret or "-"
             lines.append(
-                f"    {login.org:<24} {login.role:<10} {login.username:<24} {login.password}"
+                f"    {login.org:<12} {login.role:<12} {login.username:<18} {login.password:<12} {totp}"
             )
+        lines.append("    TOTP：用任一验证器按上列密钥生成 6 位动态码（审核员、管理员登录时须填）")
     else:
-        lines.append("  演示账号 Demo logins: （尚无：身份服务的演示数据随其功能一同提供）")
+        lines.append("  演示账号 Demo logins: （无）")
     lines.append("=" * 72)
     print("\n".join(lines), flush=True)
 

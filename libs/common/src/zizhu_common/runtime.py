@@ -159,17 +159,22 @@ def service_main(
     settings_factory: Callable[[], ServiceSettings],
     build: Callable[[ServiceSettings], Awaitable[ServiceRuntime]],
     migrate: Callable[[ServiceSettings], None],
+    seed_demo: Callable[[ServiceSettings], Coroutine[Any, Any, list[dict[str, Any]]]] | None = None,
     argv: list[str] | None = None,
 ) -> int:
-    """The `python -m <svc>_service serve|migrate` entry point shared by every service."""
+    """The `python -m <svc>_service serve|migrate|seed-demo` entry point of every service.
+
+    `seed-demo` adds the service's part of the embedded default's demo data (idempotently, through
+    the service's own use cases and outbox) and prints the demo logins it knows as JSON."""
+    import json
     import sys
 
     from zizhu_common.logs import configure_logging
 
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "serve"
-    if command not in ("serve", "migrate"):
-        sys.stderr.write("usage: python -m <service> [serve|migrate]\n")
+    if command not in ("serve", "migrate", "seed-demo"):
+        sys.stderr.write("usage: python -m <service> [serve|migrate|seed-demo]\n")
         return 2
     settings = settings_factory()
     configure_logging(
@@ -177,6 +182,11 @@ def service_main(
     )
     if command == "migrate":
         migrate(settings)
+        return 0
+    if command == "seed-demo":
+        migrate(settings)
+        logins = asyncio.run(seed_demo(settings)) if seed_demo is not None else []
+        sys.stdout.write(json.dumps(logins, ensure_ascii=False) + "\n")
         return 0
 
     async def serve(stop: asyncio.Event) -> None:

@@ -10,7 +10,12 @@ from identity_service.settings import Settings
 
 def main() -> int:
     """Entry point of the identity-service command."""
-    return service_main(settings_factory=Settings, build=wiring.build, migrate=wiring.migrate)
+    return service_main(
+        settings_factory=Settings,
+        build=wiring.build,
+        migrate=wiring.migrate,
+        seed_demo=wiring.seed_demo_data,
+    )
 
 
 if __name__ == "__main__":

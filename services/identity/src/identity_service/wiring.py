@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 from redis.asyncio import Redis
 from zizhu_common.aio import wait_or_stop
@@ -118,3 +119,27 @@ async def build(settings: Settings) -> ServiceRuntime:
 
     runtime.add_background(purge_audit)
     return runtime
+
+
+async def seed_demo_data(settings: Settings) -> list[dict[str, Any]]:
+    """`seed-demo`: the demo tree and accounts, written through the use cases and the outbox (the
+    running service's relay publishes the events)."""
+    from identity_service.demo import seed_demo
+
+    db = Database(settings.database_url)
+    try:
+        outbox = Outbox(tables.outbox_event, producer="identity")
+        services = build_services(settings, db=db, outbox=outbox, redis=None)
+        logins = await seed_demo(services)
+    finally:
+        await db.dispose()
+    return [
+        {
+            "org": login.org_code,
+            "role": login.role,
+            "username": login.username,
+            "password": login.password,
+            "totp_secret": login.totp_secret,
+        }
+        for login in logins
+    ]
