@@ -13,11 +13,38 @@ import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from zizhu_common.errors import DomainError, error_from_rpc, http_status
 from zizhu_common.logs import request_id_var
 
 log = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    """What went wrong: HTTP status, stable code, Chinese message, the field at fault."""
+
+    status: int
+    code: str
+    message: str
+    field: str | None
+    request_id: str | None
+    details: Any = None
+
+
+class ErrorRead(BaseModel):
+    """The one error shape of every failed request."""
+
+    error: ErrorBody
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorRead, "description": "未登录、令牌无效/过期/已撤销（TOKEN_*）"},
+    403: {"model": ErrorRead, "description": "角色或层级无权执行（ACTION_NOT_ALLOWED 等）"},
+    404: {"model": ErrorRead, "description": "不存在或不在本辖区内"},
+    422: {"model": ErrorRead, "description": "参数不合法（含 Idempotency-Key 冲突）"},
+    429: {"model": ErrorRead, "description": "请求过于频繁（带 Retry-After）"},
+}
 
 HTTP_CODES: dict[int, tuple[str, str]] = {
     400: ("BAD_REQUEST", "请求格式错误"),
@@ -88,7 +115,11 @@ def error_response(
 def domain_error_response(err: DomainError) -> JSONResponse:
     """Map a DomainError (raised locally or rebuilt from gRPC) to HTTP."""
     status = http_status(err)
-    headers = {"Retry-After": str(err.details.get("retry_after", 1))} if status == 429 else None
+    headers: dict[str, str] | None = None
+    if status == 429 or "retry_after" in err.details:
+        headers = {"Retry-After": str(err.details.get("retry_after", 1))}
+    elif status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="zizhu"'}
     return error_response(
         status, err.code, err.message, err.field, details=err.details, headers=headers
     )

@@ -2,34 +2,44 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
-from zizhu_common.logs import request_id_var
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
 
-from gateway.clients import Clients
-from gateway.errors import install_error_handlers
-from gateway.routes import health
+from gateway.errors import ERROR_RESPONSES, install_error_handlers
+from gateway.idempotency import IdempotentReplay
+from gateway.middleware import (
+    API_PREFIX,
+    AuditMiddleware,
+    BodyLimitMiddleware,
+    IdempotencyMiddleware,
+    RequestIdMiddleware,
+)
+from gateway.routes import accounts, audit, auth, health, orgs
+from gateway.runtime import GatewayRuntime
 from gateway.settings import Settings
 
-API_PREFIX = "/api/v1"
 DESCRIPTION = """全国学生资助管理信息系统（Zizhu 开源实现）网关 API。
 
 所有错误以统一结构返回：`{"error": {"status", "code", "message", "field", "request_id"}}`，
-`message` 为中文说明，`code` 为稳定的机器可读代码。"""
+`message` 为中文说明，`code` 为稳定的机器可读代码。
+
+认证：`Authorization: Bearer <access_token>`（SM2 签名令牌，15 分钟有效）。权限由五级
+（国家、省、市、县、校）× 角色的策略表决定，且只能访问本级及下辖机构的数据；辖区外的对象
+一律返回 404。会改变数据的 POST 请求可带 `Idempotency-Key`（同一账号内 24 小时有效）。"""
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """Build the FastAPI app; gRPC channels open at start-up and close at shutdown."""
-    clients = Clients(settings)
+    """Build the FastAPI app; connections open at start-up and close at shutdown."""
+    runtime = GatewayRuntime(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        clients.open()
+        await runtime.start()
         yield
-        await clients.close()
+        await runtime.stop()
 
     app = FastAPI(
         title="资助 Zizhu API",
@@ -41,21 +51,31 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.clients = clients
+    app.state.runtime = runtime
+    app.state.clients = runtime.clients
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        token = request_id_var.set(rid)
-        try:
-            response = await call_next(request)
-        finally:
-            request_id_var.reset(token)
-        response.headers["X-Request-ID"] = rid
-        return response
+    @app.exception_handler(IdempotentReplay)
+    async def _replay(_: Request, exc: IdempotentReplay) -> Response:
+        return exc.response()
+
+    # Added innermost first: the last one added runs first.
+    app.add_middleware(
+        IdempotencyMiddleware, redis_getter=lambda: runtime.redis, ttl_s=settings.idempotency_ttl_s
+    )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_json_bytes=settings.max_json_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    app.add_middleware(
+        AuditMiddleware, publisher=runtime.audit, trusted_proxies=settings.trusted_proxies
+    )
+    app.add_middleware(RequestIdMiddleware)
 
     app.include_router(health.router)
+    api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    for module in (auth, orgs, accounts, audit):
+        api.include_router(module.router)
+    app.include_router(api)
     return app

@@ -1,0 +1,234 @@
+"""Request audit: `gateway.audit.recorded` events (ActionAudited) published to JetStream.
+
+The gateway has no database, so there is no transactional outbox: events wait in a bounded
+in-memory queue and are published with `Nats-Msg-Id` = event id (JetStream drops duplicates of a
+retry), retried with backoff while NATS is away. Limits, by design: events still queued when the
+process dies are lost, and when the queue is full the oldest are dropped (counted in `dropped`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from zizhu_common.logs import request_id_var
+from zizhu_common.messaging import (
+    EVENT_ID_HEADER,
+    EVENT_TYPE_HEADER,
+    connect_nats,
+    ensure_producer_stream,
+)
+from zizhu_contracts.common.v1 import common_pb2
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from gateway.deps import Caller
+
+log = logging.getLogger(__name__)
+
+AUDIT_SCOPE_KEY = "zizhu.audit"
+SUBJECT = "gateway.audit.recorded"
+PRODUCER = "gateway"
+
+OUTCOME_SUCCEEDED = common_pb2.AUDIT_OUTCOME_SUCCEEDED
+OUTCOME_DENIED = common_pb2.AUDIT_OUTCOME_DENIED
+OUTCOME_FAILED = common_pb2.AUDIT_OUTCOME_FAILED
+
+
+@dataclass
+class AuditNote:
+    """What a request adds to its audit entry; the middleware fills in the rest."""
+
+    caller: Caller | None = None
+    object_type: str = ""
+    object_id: str = ""
+    detail: str = ""
+    sensitive_read: bool = False
+    export: bool = False
+    # Set by routes that must be audited even when they are reads (e.g. refusals found locally).
+    force: bool = False
+    # Overrides the outcome read from the HTTP status (e.g. a login still waiting for TOTP).
+    outcome: int | None = None
+    # For logins: whom the request authenticated (or tried to).
+    actor_account_id: str = ""
+    actor_org_code: str = ""
+    actor_org_path: str = ""
+    actor_roles: tuple[str, ...] = ()
+
+
+def audit_note(request: Request) -> AuditNote:
+    """The audit note of this request (a throwaway one outside /api/v1)."""
+    note = request.scope.get(AUDIT_SCOPE_KEY)
+    return note if isinstance(note, AuditNote) else AuditNote()
+
+
+def outcome_for(status: int) -> int:
+    """SUCCEEDED for 2xx/3xx, DENIED for 401/403/404-by-scope/429, FAILED otherwise."""
+    if status < 400:
+        return OUTCOME_SUCCEEDED
+    if status in (401, 403, 429):
+        return OUTCOME_DENIED
+    return OUTCOME_FAILED
+
+
+def role_values(roles: tuple[str, ...] | frozenset[str]) -> list[int]:
+    """Role names (`admin`) as common.v1.Role values; unknown names are left out."""
+    values = []
+    for role in sorted(roles):
+        value = common_pb2.Role.DESCRIPTOR.values_by_name.get(f"ROLE_{role.upper()}")
+        if value is not None:
+            values.append(value.number)
+    return values
+
+
+def build_event(
+    *,
+    action: str,
+    status: int,
+    note: AuditNote,
+    client_ip: str,
+    user_agent: str,
+) -> common_pb2.ActionAudited:
+    """The ActionAudited message for one finished request."""
+    caller = note.caller
+    account_id = caller.account_id if caller else note.actor_account_id
+    org_code = caller.org_code if caller else note.actor_org_code
+    org_path = caller.org_path if caller else note.actor_org_path
+    roles = tuple(caller.roles) if caller else note.actor_roles
+    event = common_pb2.ActionAudited(
+        action=action,
+        object_type=note.object_type,
+        object_id=note.object_id,
+        outcome=note.outcome or outcome_for(status),  # type: ignore[arg-type]
+        status_code=str(status),
+        actor_org_code=org_code,
+        actor_org_path=org_path,
+        actor_roles=role_values(roles),  # type: ignore[arg-type]
+        client_ip=client_ip,
+        user_agent=user_agent[:256],
+        sensitive_read=note.sensitive_read,
+        detail=note.detail[:500],
+    )
+    event.meta.event_id = uuid.uuid4().hex
+    event.meta.occurred_at.FromDatetime(datetime.now(UTC))
+    event.meta.producer = PRODUCER
+    event.meta.correlation_id = request_id_var.get() or ""
+    event.meta.actor_account_id = account_id
+    event.meta.org_path = org_path
+    return event
+
+
+class AuditPublisher:
+    """Publishes audit events from a bounded queue; connects and reconnects in the background."""
+
+    def __init__(
+        self,
+        nats_url: str,
+        *,
+        queue_size: int,
+        publish_timeout_s: float,
+        duplicate_window_s: float,
+        replicas: int,
+    ) -> None:
+        self.nats_url = nats_url
+        self.queue: deque[common_pb2.ActionAudited] = deque(maxlen=queue_size)
+        self.publish_timeout_s = publish_timeout_s
+        self.duplicate_window_s = duplicate_window_s
+        self.replicas = replicas
+        self.dropped = 0
+        self.published = 0
+        self._wakeup = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._nc: NatsClient | None = None
+
+    def record(self, event: common_pb2.ActionAudited) -> None:
+        """Queue an event without waiting; the oldest is dropped when the queue is full."""
+        if len(self.queue) == self.queue.maxlen:
+            self.dropped += 1
+            log.error("audit queue full, dropping the oldest event (dropped=%d)", self.dropped)
+        self.queue.append(event)
+        self._wakeup.set()
+
+    def start(self) -> None:
+        """Start the background publisher."""
+        self._task = asyncio.create_task(self._run(), name="audit-publisher")
+
+    async def stop(self, *, flush_timeout_s: float = 5.0) -> None:
+        """Try to publish what is queued, then disconnect."""
+        deadline = asyncio.get_running_loop().time() + flush_timeout_s
+        while self.queue and self._nc is not None and self._nc.is_connected:
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        self._stop.set()
+        self._wakeup.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self.queue:
+            log.error("gateway stopping with %d audit events unpublished", len(self.queue))
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._nc.close(), timeout=2)
+
+    async def _connect(self) -> JetStreamContext:
+        backoff = 0.2
+        while True:
+            try:
+                self._nc = await connect_nats(self.nats_url, name="gateway")
+                js = self._nc.jetstream(timeout=self.publish_timeout_s)
+                await ensure_producer_stream(
+                    js,
+                    producer=PRODUCER,
+                    duplicate_window_s=self.duplicate_window_s,
+                    replicas=self.replicas,
+                )
+                return js
+            except Exception as exc:
+                log.warning("audit: cannot reach NATS yet (%s), retrying", exc)
+                if self._nc is not None:
+                    with contextlib.suppress(Exception):
+                        await self._nc.close()
+                    self._nc = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _run(self) -> None:
+        js = await self._connect()
+        backoff = 0.2
+        while not self._stop.is_set():
+            if not self.queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            event = self.queue[0]
+            try:
+                await js.publish(
+                    SUBJECT,
+                    event.SerializeToString(),
+                    timeout=self.publish_timeout_s,
+                    headers={
+                        EVENT_ID_HEADER: event.meta.event_id,
+                        EVENT_TYPE_HEADER: event.DESCRIPTOR.full_name,
+                    },
+                )
+            except Exception as exc:  # NATS away or slow: keep the event, retry it
+                log.warning("audit publish failed, will retry: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.2
+            self.published += 1
+            if self.queue and self.queue[0] is event:
+                self.queue.popleft()

@@ -1,0 +1,138 @@
+"""Per-request checks in Redis: revocation of the token, and rate limits per account and per IP.
+
+All of a request's checks go to Redis in one pipelined round trip. Limits are fixed windows
+(`INCR` + `EXPIRE` on a key per window number); a refusal carries the seconds until the window ends.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from zizhu_common.errors import ResourceExhausted
+
+from gateway import redis_keys
+from gateway.tokens import TOKEN_REVOKED, Claims, TokenError
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `limit` requests per `window_s` seconds (0 = unlimited)."""
+
+    limit: int
+    window_s: int
+
+
+def rate_limited(scope: str, retry_after: int, limit: Limit) -> ResourceExhausted:
+    """The 429 answer, with the seconds to wait in `details.retry_after` (→ Retry-After)."""
+    return ResourceExhausted(
+        "请求过于频繁，请稍后重试",
+        code="RATE_LIMITED",
+        details={
+            "retry_after": retry_after,
+            "scope": scope,
+            "limit": limit.limit,
+            "window_s": limit.window_s,
+        },  # fmt: skip
+    )
+
+
+def revoked() -> TokenError:
+    """The answer for a token of a session that was logged out, locked or reset."""
+    return TokenError("登录凭证已被撤销，请重新登录", code=TOKEN_REVOKED)
+
+
+class RequestGate:
+    """Revocation and rate limits for each request, in one Redis round trip."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        per_account: Limit,
+        per_ip: Limit,
+        login_per_ip: Limit,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.per_account = per_account
+        self.per_ip = per_ip
+        self.login_per_ip = login_per_ip
+        self.clock = clock
+
+    async def admit(self, claims: Claims, client_ip: str) -> None:
+        """Refuse a revoked token (401) or a caller over its limits (429)."""
+        now = self.clock()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.mget(
+            redis_keys.REVOKED_JTI.format(claims.jti),
+            redis_keys.REVOKED_SESSION.format(claims.session_id or "-"),
+            redis_keys.REVOKED_ACCOUNT.format(claims.account_id),
+        )
+        counted = self._count(pipe, now, redis_keys.RATE_ACCOUNT, claims.account_id, "account",
+                              self.per_account)  # fmt: skip
+        counted += self._count(pipe, now, redis_keys.RATE_IP, client_ip, "ip", self.per_ip)
+        results = await pipe.execute()
+        jti_revoked, session_revoked, account_revoked_before = results[0]
+        if jti_revoked is not None or session_revoked is not None:
+            raise revoked()
+        if account_revoked_before is not None:
+            try:
+                before = float(account_revoked_before)
+            except ValueError:
+                before = float("inf")
+            if claims.issued_at < before:
+                raise revoked()
+        self._judge(results[1:], counted, now)
+
+    async def admit_login(self, client_ip: str) -> None:
+        """Refuse a client IP over its login (and refresh) attempt limit (429)."""
+        now = self.clock()
+        pipe = self.redis.pipeline(transaction=False)
+        counted = self._count(pipe, now, redis_keys.RATE_LOGIN_IP, client_ip, "login",
+                              self.login_per_ip)  # fmt: skip
+        counted += self._count(pipe, now, redis_keys.RATE_IP, client_ip, "ip", self.per_ip)
+        if counted:
+            self._judge(await pipe.execute(), counted, now)
+
+    @staticmethod
+    def _count(
+        pipe: object, now: float, template: str, who: str, scope: str, limit: Limit
+    ) -> list[tuple[str, Limit]]:
+        if limit.limit <= 0:
+            return []
+        key = template.format(who, int(now // limit.window_s))
+        pipe.incr(key)  # type: ignore[attr-defined]
+        pipe.expire(key, limit.window_s + 1)  # type: ignore[attr-defined]
+        return [(scope, limit)]
+
+    @staticmethod
+    def _judge(results: list[object], counted: list[tuple[str, Limit]], now: float) -> None:
+        for i, (scope, limit) in enumerate(counted):
+            count = int(results[2 * i])  # type: ignore[call-overload]
+            if count > limit.limit:
+                retry_after = max(1, int(limit.window_s - (now % limit.window_s)) + 1)
+                raise rate_limited(scope, retry_after, limit)
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: list[str]) -> str:
+    """The client's IP: the peer, or the last untrusted X-Forwarded-For hop behind our proxies."""
+    ip = peer or "unknown"
+    if not forwarded_for or not trusted_proxies or not _trusted(ip, trusted_proxies):
+        return ip
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, trusted_proxies):
+            return hop
+    return hops[0] if hops else ip
+
+
+def _trusted(ip: str, proxies: list[str]) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr in ipaddress.ip_network(p, strict=False) for p in proxies)
