@@ -315,3 +315,36 @@ async def test_audit_query_only_for_audit_admins_in_subtree(identity) -> None:
             identity_pb2.QueryAuditLogRequest(org_code="440111"), metadata=th_auditadmin, timeout=5
         )
     ) == (grpc.StatusCode.NOT_FOUND, "ORG_NOT_FOUND")
+
+
+async def test_org_file_import_over_grpc_reports_rows_and_keeps_ownership(identity) -> None:
+    md = GD_ADMIN.to_metadata()
+    bad = "学校标识码,学校名称,主管部门代码,学段,办学性质\n3444011199,某民办中学,440111,普通高中,民办\n"
+    bad += "2144XX1101,坏码小学,440111,义务教育,公办\n"
+    resp = await identity.stub.ImportOrgFile(
+        identity_pb2.ImportOrgFileRequest(
+            file={"file_name": "schools.csv", "content": bad.encode()}, kind="schools"
+        ),
+        metadata=md,
+        timeout=10,
+    )
+    assert [(e.row, e.column) for e in resp.errors] == [(3, "学校标识码")]
+    assert resp.created_count == 0
+    async with identity.db.read() as s:
+        assert await identity.services.deps.orgs.get(s, "3444011199") is None
+
+    resp = await identity.stub.ImportOrgFile(
+        identity_pb2.ImportOrgFileRequest(
+            file={"file_name": "schools.csv", "content": bad.encode()},
+            kind="schools",
+            partial=True,
+        ),
+        metadata=md,
+        timeout=10,
+    )
+    assert resp.created_count == 1 and len(resp.errors) == 1
+    got = await identity.stub.GetOrg(
+        identity_pb2.GetOrgRequest(org_code="3444011199"), metadata=md, timeout=10
+    )
+    assert got.org.ownership == identity_pb2.OWNERSHIP_PRIVATE
+    assert got.org.org_path.endswith("/440111/3444011199/")

@@ -91,6 +91,28 @@ ACCOUNT_STATUS_RETIRED: AccountStatus.ValueType  # 3
 """注销"""
 Global___AccountStatus: _TypeAlias = AccountStatus  # noqa: Y015
 
+class _Ownership:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OwnershipEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Ownership.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OWNERSHIP_UNSPECIFIED: _Ownership.ValueType  # 0
+    OWNERSHIP_PUBLIC: _Ownership.ValueType  # 1
+    """公办"""
+    OWNERSHIP_PRIVATE: _Ownership.ValueType  # 2
+    """民办"""
+
+class Ownership(_Ownership, metaclass=_OwnershipEnumTypeWrapper):
+    """办学性质 of a school."""
+
+OWNERSHIP_UNSPECIFIED: Ownership.ValueType  # 0
+OWNERSHIP_PUBLIC: Ownership.ValueType  # 1
+"""公办"""
+OWNERSHIP_PRIVATE: Ownership.ValueType  # 2
+"""民办"""
+Global___Ownership: _TypeAlias = Ownership  # noqa: Y015
+
 @_typing.final
 class Org(_message.Message):
     """An organisation node: the nation, a province, city, county, or a school."""
@@ -111,6 +133,7 @@ class Org(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     RETIRED_AT_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    OWNERSHIP_FIELD_NUMBER: _builtins.int
     org_code: _builtins.str
     """GB/T 2260 code (6 digits) for authorities; 学校标识码 (10 digits) for schools."""
     name: _builtins.str
@@ -126,6 +149,8 @@ class Org(_message.Message):
     child_count: _builtins.int
     """Number of direct children (active), for tree views."""
     version: _builtins.int
+    ownership: Global___Ownership.ValueType
+    """Schools: 办学性质."""
     @_builtins.property
     def stages(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.Stage.ValueType]:
         """Schools: the stages they serve (完全中学、九年一贯制 serve several). Empty for authorities."""
@@ -153,10 +178,11 @@ class Org(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         retired_at: _timestamp_pb2.Timestamp | None = ...,
         version: _builtins.int = ...,
+        ownership: Global___Ownership.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "retired_at", b"retired_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_count", b"child_count", "created_at", b"created_at", "level", b"level", "name", b"name", "org_code", b"org_code", "org_path", b"org_path", "parent_code", b"parent_code", "region_code", b"region_code", "retired_at", b"retired_at", "school_category", b"school_category", "stages", b"stages", "status", b"status", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_count", b"child_count", "created_at", b"created_at", "level", b"level", "name", b"name", "org_code", b"org_code", "org_path", b"org_path", "ownership", b"ownership", "parent_code", b"parent_code", "region_code", b"region_code", "retired_at", b"retired_at", "school_category", b"school_category", "stages", b"stages", "status", b"status", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -825,11 +851,14 @@ class OrgInput(_message.Message):
     PARENT_CODE_FIELD_NUMBER: _builtins.int
     REGION_CODE_FIELD_NUMBER: _builtins.int
     STAGES_FIELD_NUMBER: _builtins.int
+    OWNERSHIP_FIELD_NUMBER: _builtins.int
     org_code: _builtins.str
     name: _builtins.str
     level: _common_pb2.OrgLevel.ValueType
     parent_code: _builtins.str
     region_code: _builtins.str
+    ownership: Global___Ownership.ValueType
+    """Schools: 办学性质 public or private."""
     @_builtins.property
     def stages(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.Stage.ValueType]: ...
     def __init__(
@@ -841,10 +870,11 @@ class OrgInput(_message.Message):
         parent_code: _builtins.str = ...,
         region_code: _builtins.str = ...,
         stages: _abc.Iterable[_common_pb2.Stage.ValueType] | None = ...,
+        ownership: Global___Ownership.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["level", b"level", "name", b"name", "org_code", b"org_code", "parent_code", b"parent_code", "region_code", b"region_code", "stages", b"stages"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["level", b"level", "name", b"name", "org_code", b"org_code", "ownership", b"ownership", "parent_code", b"parent_code", "region_code", b"region_code", "stages", b"stages"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -856,8 +886,11 @@ class ImportOrgsRequest(_message.Message):
 
     ORGS_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
+    PARTIAL_FIELD_NUMBER: _builtins.int
     dry_run: _builtins.bool
     """Validate only; write nothing."""
+    partial: _builtins.bool
+    """Import the valid rows and report the bad ones (default: all-or-nothing)."""
     @_builtins.property
     def orgs(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrgInput]:
         """At most 5000 orgs; parents may come in the same batch, in any order."""
@@ -867,14 +900,45 @@ class ImportOrgsRequest(_message.Message):
         *,
         orgs: _abc.Iterable[Global___OrgInput] | None = ...,
         dry_run: _builtins.bool = ...,
+        partial: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "orgs", b"orgs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "orgs", b"orgs", "partial", b"partial"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ImportOrgsRequest: _TypeAlias = ImportOrgsRequest  # noqa: Y015
+
+@_typing.final
+class ImportOrgFileRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    PARTIAL_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"divisions" (行政区划) or "schools" (学校); empty: recognised from the header row."""
+    dry_run: _builtins.bool
+    partial: _builtins.bool
+    @_builtins.property
+    def file(self) -> _common_pb2.FileContent: ...
+    def __init__(
+        self,
+        *,
+        file: _common_pb2.FileContent | None = ...,
+        kind: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+        partial: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "file", b"file", "kind", b"kind", "partial", b"partial"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportOrgFileRequest: _TypeAlias = ImportOrgFileRequest  # noqa: Y015
 
 @_typing.final
 class ImportOrgsResponse(_message.Message):

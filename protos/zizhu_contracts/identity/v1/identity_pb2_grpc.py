@@ -79,6 +79,11 @@ class IdentityServiceStub:
                 request_serializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgsRequest.SerializeToString,
                 response_deserializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgsResponse.FromString,
                 _registered_method=True)
+        self.ImportOrgFile = channel.unary_unary(
+                '/zizhu_contracts.identity.v1.IdentityService/ImportOrgFile',
+                request_serializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgFileRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgsResponse.FromString,
+                _registered_method=True)
         self.RetireOrg = channel.unary_unary(
                 '/zizhu_contracts.identity.v1.IdentityService/RetireOrg',
                 request_serializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.RetireOrgRequest.SerializeToString,
@@ -223,6 +228,14 @@ class IdentityServiceServicer:
 
     def ImportOrgs(self, request, context):
         """Creates or updates orgs from 学校机构代码 and GB/T 2260 data (batched, all-or-nothing).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportOrgFile(self, request, context):
+        """Imports an uploaded CSV or XLSX of GB/T 2260 divisions or of schools (学校标识码); bad rows
+        come back with row, column, value and reason.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -387,6 +400,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
             'ImportOrgs': grpc.unary_unary_rpc_method_handler(
                     servicer.ImportOrgs,
                     request_deserializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgsRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgsResponse.SerializeToString,
+            ),
+            'ImportOrgFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportOrgFile,
+                    request_deserializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgFileRequest.FromString,
                     response_serializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgsResponse.SerializeToString,
             ),
             'RetireOrg': grpc.unary_unary_rpc_method_handler(
@@ -712,6 +730,33 @@ class IdentityService:
             target,
             '/zizhu_contracts.identity.v1.IdentityService/ImportOrgs',
             zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgsRequest.SerializeToString,
+            zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportOrgFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.identity.v1.IdentityService/ImportOrgFile',
+            zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgFileRequest.SerializeToString,
             zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgsResponse.FromString,
             options,
             channel_credentials,

@@ -54,6 +54,10 @@ class IdentityServiceStub:
     """An org's subtree, ordered by org_path (parents before children), filtered and paged."""
     ImportOrgs: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ImportOrgsRequest, _identity_pb2.ImportOrgsResponse]
     """Creates or updates orgs from 学校机构代码 and GB/T 2260 data (batched, all-or-nothing)."""
+    ImportOrgFile: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ImportOrgFileRequest, _identity_pb2.ImportOrgsResponse]
+    """Imports an uploaded CSV or XLSX of GB/T 2260 divisions or of schools (学校标识码); bad rows
+    come back with row, column, value and reason.
+    """
     RetireOrg: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RetireOrgRequest, _identity_pb2.RetireOrgResponse]
     """Retires an org (school closed or code voided). Codes are never reused."""
     CreateAccount: _grpc.UnaryUnaryMultiCallable[_identity_pb2.CreateAccountRequest, _identity_pb2.CreateAccountResponse]
@@ -112,6 +116,10 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """An org's subtree, ordered by org_path (parents before children), filtered and paged."""
     ImportOrgs: _aio.UnaryUnaryMultiCallable[_identity_pb2.ImportOrgsRequest, _identity_pb2.ImportOrgsResponse]  # type: ignore[assignment]
     """Creates or updates orgs from 学校机构代码 and GB/T 2260 data (batched, all-or-nothing)."""
+    ImportOrgFile: _aio.UnaryUnaryMultiCallable[_identity_pb2.ImportOrgFileRequest, _identity_pb2.ImportOrgsResponse]  # type: ignore[assignment]
+    """Imports an uploaded CSV or XLSX of GB/T 2260 divisions or of schools (学校标识码); bad rows
+    come back with row, column, value and reason.
+    """
     RetireOrg: _aio.UnaryUnaryMultiCallable[_identity_pb2.RetireOrgRequest, _identity_pb2.RetireOrgResponse]  # type: ignore[assignment]
     """Retires an org (school closed or code voided). Codes are never reused."""
     CreateAccount: _aio.UnaryUnaryMultiCallable[_identity_pb2.CreateAccountRequest, _identity_pb2.CreateAccountResponse]  # type: ignore[assignment]
@@ -221,6 +229,16 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.ImportOrgsResponse, _abc.Awaitable[_identity_pb2.ImportOrgsResponse]]:
         """Creates or updates orgs from 学校机构代码 and GB/T 2260 data (batched, all-or-nothing)."""
+
+    @_abc_1.abstractmethod
+    def ImportOrgFile(
+        self,
+        request: _identity_pb2.ImportOrgFileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ImportOrgsResponse, _abc.Awaitable[_identity_pb2.ImportOrgsResponse]]:
+        """Imports an uploaded CSV or XLSX of GB/T 2260 divisions or of schools (学校标识码); bad rows
+        come back with row, column, value and reason.
+        """
 
     @_abc_1.abstractmethod
     def RetireOrg(

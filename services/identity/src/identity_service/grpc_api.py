@@ -19,6 +19,7 @@ from identity_service.protomap import (
     PB_TO_ID_TYPE,
     PB_TO_KIND,
     PB_TO_LEVEL,
+    PB_TO_OWNERSHIP,
     PB_TO_ROLE,
     PB_TO_STAGE,
     PB_TO_STATUS,
@@ -205,19 +206,26 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 parent_code=o.parent_code.strip() or None,
                 region_code=o.region_code.strip() or None,
                 stages=tuple(PB_TO_STAGE[s] for s in o.stages if s in PB_TO_STAGE) or None,
+                ownership=PB_TO_OWNERSHIP.get(o.ownership),
                 columns={"code": "org_code", "name": "name", "parent_code": "parent_code"},
             )
             for i, o in enumerate(request.orgs)
         ]
-        result = await self.s.orgs.import_orgs(current_caller(), rows, dry_run=request.dry_run)
-        return identity_pb2.ImportOrgsResponse(
-            created_count=result.created,
-            updated_count=result.updated,
-            moved_count=result.moved,
-            unchanged_count=result.unchanged,
-            errors=[_row_error(e) for e in result.errors],
-            dry_run=result.dry_run,
+        result = await self.s.orgs.import_orgs(
+            current_caller(), rows, dry_run=request.dry_run, partial=request.partial
         )
+        return _import_response(result)
+
+    async def ImportOrgFile(self, request: Any, context: Any) -> Any:
+        result = await self.s.orgs.import_file(
+            current_caller(),
+            file_name=request.file.file_name,
+            content=request.file.content,
+            kind=request.kind,
+            dry_run=request.dry_run,
+            partial=request.partial,
+        )
+        return _import_response(result)
 
     async def RetireOrg(self, request: Any, context: Any) -> Any:
         org = await self.s.orgs.retire_org(current_caller(), request.org_code, request.reason)
@@ -380,3 +388,14 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
 
 __all__ = ["SERVICE_NAME", "IdentityServicer", "columns_of"]
+
+
+def _import_response(result: Any) -> Any:
+    return identity_pb2.ImportOrgsResponse(
+        created_count=result.created,
+        updated_count=result.updated,
+        moved_count=result.moved,
+        unchanged_count=result.unchanged,
+        errors=[_row_error(e) for e in result.errors],
+        dry_run=result.dry_run,
+    )

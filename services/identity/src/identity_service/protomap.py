@@ -10,7 +10,16 @@ from zizhu_contracts.common.v1 import common_pb2
 from zizhu_contracts.identity.v1 import identity_pb2
 
 from identity_service.domain.accounts import Account, AccountKind, AccountStatus, IdType, Role
-from identity_service.domain.orgs import Level, Org, OrgStatus, Stage
+from identity_service.domain.orgs import Level, Org, OrgStatus, Ownership, Stage
+
+OWNERSHIP_TO_PB = {
+    Ownership.PUBLIC.value: identity_pb2.OWNERSHIP_PUBLIC,
+    Ownership.PRIVATE.value: identity_pb2.OWNERSHIP_PRIVATE,
+}
+PB_TO_OWNERSHIP = {
+    identity_pb2.OWNERSHIP_PUBLIC: Ownership.PUBLIC,
+    identity_pb2.OWNERSHIP_PRIVATE: Ownership.PRIVATE,
+}
 
 LEVEL_TO_PB = {
     Level.NATIONAL: common_pb2.ORG_LEVEL_NATIONAL,
@@ -70,6 +79,7 @@ def org_to_proto(org: Org) -> identity_pb2.Org:
         ),
         child_count=org.child_count,
         version=org.version,
+        ownership=OWNERSHIP_TO_PB.get(org.ownership, identity_pb2.OWNERSHIP_UNSPECIFIED),
     )
     for name in ("created_at", "updated_at", "retired_at"):
         stamp = ts(getattr(org, name))
