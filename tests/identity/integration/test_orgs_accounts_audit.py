@@ -328,6 +328,7 @@ async def test_org_file_import_over_grpc_reports_rows_and_keeps_ownership(identi
         metadata=md,
         timeout=10,
     )
+    resp = resp.result
     assert [(e.row, e.column) for e in resp.errors] == [(3, "学校标识码")]
     assert resp.created_count == 0
     async with identity.db.read() as s:
@@ -342,7 +343,7 @@ async def test_org_file_import_over_grpc_reports_rows_and_keeps_ownership(identi
         metadata=md,
         timeout=10,
     )
-    assert resp.created_count == 1 and len(resp.errors) == 1
+    assert resp.result.created_count == 1 and len(resp.result.errors) == 1
     got = await identity.stub.GetOrg(
         identity_pb2.GetOrgRequest(org_code="3444011199"), metadata=md, timeout=10
     )

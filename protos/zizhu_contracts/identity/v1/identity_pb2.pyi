@@ -941,6 +941,26 @@ class ImportOrgFileRequest(_message.Message):
 Global___ImportOrgFileRequest: _TypeAlias = ImportOrgFileRequest  # noqa: Y015
 
 @_typing.final
+class ImportOrgFileResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def result(self) -> Global___ImportOrgsResponse: ...
+    def __init__(
+        self,
+        *,
+        result: Global___ImportOrgsResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportOrgFileResponse: _TypeAlias = ImportOrgFileResponse  # noqa: Y015
+
+@_typing.final
 class ImportOrgsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -82,7 +82,7 @@ class IdentityServiceStub:
         self.ImportOrgFile = channel.unary_unary(
                 '/zizhu_contracts.identity.v1.IdentityService/ImportOrgFile',
                 request_serializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgFileRequest.SerializeToString,
-                response_deserializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgsResponse.FromString,
+                response_deserializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgFileResponse.FromString,
                 _registered_method=True)
         self.RetireOrg = channel.unary_unary(
                 '/zizhu_contracts.identity.v1.IdentityService/RetireOrg',
@@ -405,7 +405,7 @@ def add_IdentityServiceServicer_to_server(servicer, server):
             'ImportOrgFile': grpc.unary_unary_rpc_method_handler(
                     servicer.ImportOrgFile,
                     request_deserializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgFileRequest.FromString,
-                    response_serializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgsResponse.SerializeToString,
+                    response_serializer=zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgFileResponse.SerializeToString,
             ),
             'RetireOrg': grpc.unary_unary_rpc_method_handler(
                     servicer.RetireOrg,
@@ -757,7 +757,7 @@ class IdentityService:
             target,
             '/zizhu_contracts.identity.v1.IdentityService/ImportOrgFile',
             zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgFileRequest.SerializeToString,
-            zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgsResponse.FromString,
+            zizhu__contracts_dot_identity_dot_v1_dot_identity__pb2.ImportOrgFileResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,7 +54,7 @@ class IdentityServiceStub:
     """An org's subtree, ordered by org_path (parents before children), filtered and paged."""
     ImportOrgs: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ImportOrgsRequest, _identity_pb2.ImportOrgsResponse]
     """Creates or updates orgs from 学校机构代码 and GB/T 2260 data (batched, all-or-nothing)."""
-    ImportOrgFile: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ImportOrgFileRequest, _identity_pb2.ImportOrgsResponse]
+    ImportOrgFile: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ImportOrgFileRequest, _identity_pb2.ImportOrgFileResponse]
     """Imports an uploaded CSV or XLSX of GB/T 2260 divisions or of schools (学校标识码); bad rows
     come back with row, column, value and reason.
     """
@@ -116,7 +116,7 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """An org's subtree, ordered by org_path (parents before children), filtered and paged."""
     ImportOrgs: _aio.UnaryUnaryMultiCallable[_identity_pb2.ImportOrgsRequest, _identity_pb2.ImportOrgsResponse]  # type: ignore[assignment]
     """Creates or updates orgs from 学校机构代码 and GB/T 2260 data (batched, all-or-nothing)."""
-    ImportOrgFile: _aio.UnaryUnaryMultiCallable[_identity_pb2.ImportOrgFileRequest, _identity_pb2.ImportOrgsResponse]  # type: ignore[assignment]
+    ImportOrgFile: _aio.UnaryUnaryMultiCallable[_identity_pb2.ImportOrgFileRequest, _identity_pb2.ImportOrgFileResponse]  # type: ignore[assignment]
     """Imports an uploaded CSV or XLSX of GB/T 2260 divisions or of schools (学校标识码); bad rows
     come back with row, column, value and reason.
     """
@@ -235,7 +235,7 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _identity_pb2.ImportOrgFileRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_identity_pb2.ImportOrgsResponse, _abc.Awaitable[_identity_pb2.ImportOrgsResponse]]:
+    ) -> _typing.Union[_identity_pb2.ImportOrgFileResponse, _abc.Awaitable[_identity_pb2.ImportOrgFileResponse]]:
         """Imports an uploaded CSV or XLSX of GB/T 2260 divisions or of schools (学校标识码); bad rows
         come back with row, column, value and reason.
         """

@@ -225,7 +225,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             dry_run=request.dry_run,
             partial=request.partial,
         )
-        return _import_response(result)
+        return identity_pb2.ImportOrgFileResponse(result=_import_response(result))
 
     async def RetireOrg(self, request: Any, context: Any) -> Any:
         org = await self.s.orgs.retire_org(current_caller(), request.org_code, request.reason)
