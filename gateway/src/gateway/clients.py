@@ -9,11 +9,22 @@ from typing import Any, Protocol
 import grpc
 from zizhu_common.logs import request_id_var
 from zizhu_common.rpc import MD_REQUEST_ID, open_channel
+from zizhu_contracts.aid.v1 import aid_pb2_grpc
+from zizhu_contracts.funding.v1 import funding_pb2_grpc
 from zizhu_contracts.identity.v1 import identity_pb2_grpc
+from zizhu_contracts.reconcile.v1 import reconcile_pb2_grpc
+from zizhu_contracts.roster.v1 import roster_pb2_grpc
 
 from gateway.settings import Settings
 
 SERVICES = ("identity", "roster", "aid", "funding", "reconcile")
+STUBS: dict[str, Any] = {
+    "identity": identity_pb2_grpc.IdentityServiceStub,
+    "roster": roster_pb2_grpc.RosterServiceStub,
+    "aid": aid_pb2_grpc.AidServiceStub,
+    "funding": funding_pb2_grpc.FundingServiceStub,
+    "reconcile": reconcile_pb2_grpc.ReconcileServiceStub,
+}
 
 Call = Callable[..., Awaitable[Any]]
 
@@ -70,16 +81,15 @@ class Clients:
         self.settings = settings
         self.addresses = {name: getattr(settings, f"{name}_addr") for name in SERVICES}
         self.channels: dict[str, grpc.aio.Channel] = {}
-        self._identity: ServiceClient | None = None
+        self._clients: dict[str, ServiceClient] = {}
 
     def open(self) -> None:
         """Open the channels (lazy connect) and make the stubs."""
         for name, addr in self.addresses.items():
             self.channels[name] = open_channel(addr)
-        self._identity = ServiceClient(
-            identity_pb2_grpc.IdentityServiceStub(self.channels["identity"]),
-            deadline_s=self.settings.rpc_deadline_s,
-        )
+            self._clients[name] = ServiceClient(
+                STUBS[name](self.channels[name]), deadline_s=self.settings.rpc_deadline_s
+            )
 
     async def close(self) -> None:
         """Close every channel."""
@@ -91,9 +101,34 @@ class Clients:
         """The channel to one service."""
         return self.channels[name]
 
+    def client(self, name: str) -> ServiceClient:
+        """The deadline- and caller-carrying client of one service."""
+        try:
+            return self._clients[name]
+        except KeyError:
+            raise RuntimeError("Clients.open() first") from None
+
     @property
     def identity(self) -> Any:
-        """The identity service (zizhu_contracts.identity.v1.IdentityService)."""
-        if self._identity is None:
-            raise RuntimeError("Clients.open() first")
-        return self._identity
+        """zizhu_contracts.identity.v1.IdentityService."""
+        return self.client("identity")
+
+    @property
+    def roster(self) -> Any:
+        """zizhu_contracts.roster.v1.RosterService."""
+        return self.client("roster")
+
+    @property
+    def aid(self) -> Any:
+        """zizhu_contracts.aid.v1.AidService."""
+        return self.client("aid")
+
+    @property
+    def funding(self) -> Any:
+        """zizhu_contracts.funding.v1.FundingService."""
+        return self.client("funding")
+
+    @property
+    def reconcile(self) -> Any:
+        """zizhu_contracts.reconcile.v1.ReconcileService."""
+        return self.client("reconcile")

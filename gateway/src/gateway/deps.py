@@ -157,9 +157,35 @@ CurrentSession = Annotated[Caller, Depends(current_session)]
 CurrentUser = Annotated[Caller, Depends(current_user)]
 
 
-def identity_client(request: Request) -> Any:
-    """The identity service client."""
+async def identity_client(request: Request) -> Any:
+    """The identity service client (async: FastAPI would run a plain function in a thread)."""
     return runtime_of(request).clients.identity
 
 
 Identity = Annotated[Any, Depends(identity_client)]
+
+
+async def roster_client(request: Request) -> Any:
+    """The roster service client."""
+    return runtime_of(request).clients.roster
+
+
+async def aid_client(request: Request) -> Any:
+    """The aid service client."""
+    return runtime_of(request).clients.aid
+
+
+async def funding_client(request: Request) -> Any:
+    """The funding service client."""
+    return runtime_of(request).clients.funding
+
+
+async def reconcile_client(request: Request) -> Any:
+    """The reconcile service client."""
+    return runtime_of(request).clients.reconcile
+
+
+Roster = Annotated[Any, Depends(roster_client)]
+Aid = Annotated[Any, Depends(aid_client)]
+Funding = Annotated[Any, Depends(funding_client)]
+Reconcile = Annotated[Any, Depends(reconcile_client)]

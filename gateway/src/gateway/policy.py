@@ -100,8 +100,10 @@ POLICY: dict[str, Rule] = {
     "record.export":             _r(BUSINESS,                 ALL,         "导出资助名单（审计）"),
     "aid.stats":                 _r(BUSINESS,                 ALL,         "资助统计"),
     # --- funding (issue 6) ----------------------------------------------------------------------
-    "allocation.enter":          _r({OPERATOR},               AUTHORITIES, "录入资金下达"),
-    "allocation.read":           _r(BUSINESS,                 ALL,         "查看资金"),
+    "allocation.enter":          _r({OPERATOR},               ALL,         "录入/冲销本级资金下达与本级安排"),
+    "allocation.read":           _r(BUSINESS,                 ALL,         "查看资金与执行情况"),
+    "allocation.export":         _r(BUSINESS,                 ALL,         "导出资金下达与执行情况"),
+    "cost_share.manage":         _r({OPERATOR, ADMIN},        AUTHORITIES, "设置下辖地区分担比例"),
     # --- reconcile (issue 7) --------------------------------------------------------------------
     "unfunded.read":             _r(BUSINESS,                 ALL,         "查看未资助名单与统计"),
     "unfunded.reason.school":    _r({OPERATOR},               SCHOOLS,     "填报学校未资助原因"),

@@ -40,6 +40,8 @@ class AllocationMade(_message.Message):
     DOCUMENT_NUMBER_FIELD_NUMBER: _builtins.int
     DOCUMENT_DATE_FIELD_NUMBER: _builtins.int
     ALLOCATED_ON_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
     allocation_id: _builtins.str
     project_code: _builtins.str
     fiscal_year: _builtins.str
@@ -52,6 +54,8 @@ class AllocationMade(_message.Message):
     document_number: _builtins.str
     document_date: _builtins.str
     allocated_on: _builtins.str
+    kind: _funding_pb2.AllocationKind.ValueType
+    note: _builtins.str
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     def __init__(
@@ -70,10 +74,12 @@ class AllocationMade(_message.Message):
         document_number: _builtins.str = ...,
         document_date: _builtins.str = ...,
         allocated_on: _builtins.str = ...,
+        kind: _funding_pb2.AllocationKind.ValueType = ...,
+        note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocated_on", b"allocated_on", "allocation_id", b"allocation_id", "amount_fen", b"amount_fen", "document_date", b"document_date", "document_number", b"document_number", "fiscal_year", b"fiscal_year", "from_org_code", b"from_org_code", "from_org_path", b"from_org_path", "meta", b"meta", "project_code", b"project_code", "source", b"source", "to_org_code", b"to_org_code", "to_org_path", b"to_org_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocated_on", b"allocated_on", "allocation_id", b"allocation_id", "amount_fen", b"amount_fen", "document_date", b"document_date", "document_number", b"document_number", "fiscal_year", b"fiscal_year", "from_org_code", b"from_org_code", "from_org_path", b"from_org_path", "kind", b"kind", "meta", b"meta", "note", b"note", "project_code", b"project_code", "source", b"source", "to_org_code", b"to_org_code", "to_org_path", b"to_org_path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -96,6 +102,8 @@ class AllocationReversed(_message.Message):
     AMOUNT_FEN_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     REVERSED_AT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    FROM_ORG_PATH_FIELD_NUMBER: _builtins.int
     allocation_id: _builtins.str
     project_code: _builtins.str
     fiscal_year: _builtins.str
@@ -106,6 +114,8 @@ class AllocationReversed(_message.Message):
     amount_fen: _builtins.int
     """The amount that no longer counts."""
     reason: _builtins.str
+    kind: _funding_pb2.AllocationKind.ValueType
+    from_org_path: _builtins.str
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
@@ -124,11 +134,132 @@ class AllocationReversed(_message.Message):
         amount_fen: _builtins.int = ...,
         reason: _builtins.str = ...,
         reversed_at: _timestamp_pb2.Timestamp | None = ...,
+        kind: _funding_pb2.AllocationKind.ValueType = ...,
+        from_org_path: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "reversed_at", b"reversed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocation_id", b"allocation_id", "amount_fen", b"amount_fen", "fiscal_year", b"fiscal_year", "from_org_code", b"from_org_code", "meta", b"meta", "project_code", b"project_code", "reason", b"reason", "reversed_at", b"reversed_at", "source", b"source", "to_org_code", b"to_org_code", "to_org_path", b"to_org_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocation_id", b"allocation_id", "amount_fen", b"amount_fen", "fiscal_year", b"fiscal_year", "from_org_code", b"from_org_code", "from_org_path", b"from_org_path", "kind", b"kind", "meta", b"meta", "project_code", b"project_code", "reason", b"reason", "reversed_at", b"reversed_at", "source", b"source", "to_org_code", b"to_org_code", "to_org_path", b"to_org_path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AllocationReversed: _TypeAlias = AllocationReversed  # noqa: Y015
+
+@_typing.final
+class CostShareSet(_message.Message):
+    """Subject: funding.cost_share.set
+    The cost sharing (分担比例) of a project for a region and fiscal year was set or replaced.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    COST_SHARE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta: ...
+    @_builtins.property
+    def cost_share(self) -> _funding_pb2.CostShare: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        cost_share: _funding_pb2.CostShare | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cost_share", b"cost_share", "meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_share", b"cost_share", "meta", b"meta"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CostShareSet: _TypeAlias = CostShareSet  # noqa: Y015
+
+@_typing.final
+class ExecutionOverspent(_message.Message):
+    """Subject: funding.execution.overspent
+    Approved aid of an org's subtree rose above the funds recorded for it (数据核查 R12).
+    Data verification (reconcile) may raise a finding; ListOverspending gives the current set.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    ORG_CODE_FIELD_NUMBER: _builtins.int
+    ORG_PATH_FIELD_NUMBER: _builtins.int
+    ORG_LEVEL_FIELD_NUMBER: _builtins.int
+    PROJECT_CODE_FIELD_NUMBER: _builtins.int
+    FISCAL_YEAR_FIELD_NUMBER: _builtins.int
+    FUNDS_FEN_FIELD_NUMBER: _builtins.int
+    EXECUTED_FEN_FIELD_NUMBER: _builtins.int
+    org_code: _builtins.str
+    org_path: _builtins.str
+    org_level: _common_pb2.OrgLevel.ValueType
+    project_code: _builtins.str
+    fiscal_year: _builtins.str
+    funds_fen: _builtins.int
+    executed_fen: _builtins.int
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        org_code: _builtins.str = ...,
+        org_path: _builtins.str = ...,
+        org_level: _common_pb2.OrgLevel.ValueType = ...,
+        project_code: _builtins.str = ...,
+        fiscal_year: _builtins.str = ...,
+        funds_fen: _builtins.int = ...,
+        executed_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["executed_fen", b"executed_fen", "fiscal_year", b"fiscal_year", "funds_fen", b"funds_fen", "meta", b"meta", "org_code", b"org_code", "org_level", b"org_level", "org_path", b"org_path", "project_code", b"project_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecutionOverspent: _TypeAlias = ExecutionOverspent  # noqa: Y015
+
+@_typing.final
+class ExecutionCovered(_message.Message):
+    """Subject: funding.execution.covered
+    A previously overspent org's funds cover its approved aid again (more funds, or revocations).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    ORG_CODE_FIELD_NUMBER: _builtins.int
+    ORG_PATH_FIELD_NUMBER: _builtins.int
+    ORG_LEVEL_FIELD_NUMBER: _builtins.int
+    PROJECT_CODE_FIELD_NUMBER: _builtins.int
+    FISCAL_YEAR_FIELD_NUMBER: _builtins.int
+    FUNDS_FEN_FIELD_NUMBER: _builtins.int
+    EXECUTED_FEN_FIELD_NUMBER: _builtins.int
+    org_code: _builtins.str
+    org_path: _builtins.str
+    org_level: _common_pb2.OrgLevel.ValueType
+    project_code: _builtins.str
+    fiscal_year: _builtins.str
+    funds_fen: _builtins.int
+    executed_fen: _builtins.int
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        org_code: _builtins.str = ...,
+        org_path: _builtins.str = ...,
+        org_level: _common_pb2.OrgLevel.ValueType = ...,
+        project_code: _builtins.str = ...,
+        fiscal_year: _builtins.str = ...,
+        funds_fen: _builtins.int = ...,
+        executed_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["executed_fen", b"executed_fen", "fiscal_year", b"fiscal_year", "funds_fen", b"funds_fen", "meta", b"meta", "org_code", b"org_code", "org_level", b"org_level", "org_path", b"org_path", "project_code", b"project_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecutionCovered: _TypeAlias = ExecutionCovered  # noqa: Y015

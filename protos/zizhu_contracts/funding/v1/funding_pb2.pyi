@@ -66,6 +66,28 @@ FUND_SOURCE_SOCIAL: FundSource.ValueType  # 6
 """社会"""
 Global___FundSource: _TypeAlias = FundSource  # noqa: Y015
 
+class _AllocationKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AllocationKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AllocationKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ALLOCATION_KIND_UNSPECIFIED: _AllocationKind.ValueType  # 0
+    ALLOCATION_KIND_TRANSFER: _AllocationKind.ValueType  # 1
+    """下达 (to a child region or directly-run school)"""
+    ALLOCATION_KIND_CONTRIBUTION: _AllocationKind.ValueType  # 2
+    """本级安排 (the org's own or social money; to_org = from_org)"""
+
+class AllocationKind(_AllocationKind, metaclass=_AllocationKindEnumTypeWrapper):
+    """A line of the ledger either passes money down or records the org's own money."""
+
+ALLOCATION_KIND_UNSPECIFIED: AllocationKind.ValueType  # 0
+ALLOCATION_KIND_TRANSFER: AllocationKind.ValueType  # 1
+"""下达 (to a child region or directly-run school)"""
+ALLOCATION_KIND_CONTRIBUTION: AllocationKind.ValueType  # 2
+"""本级安排 (the org's own or social money; to_org = from_org)"""
+Global___AllocationKind: _TypeAlias = AllocationKind  # noqa: Y015
+
 class _AllocationStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -113,6 +135,9 @@ class Allocation(_message.Message):
     REVERSED_AT_FIELD_NUMBER: _builtins.int
     ENTERED_BY_FIELD_NUMBER: _builtins.int
     ENTERED_AT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    FROM_ORG_NAME_FIELD_NUMBER: _builtins.int
+    FROM_ORG_LEVEL_FIELD_NUMBER: _builtins.int
     allocation_id: _builtins.str
     project_code: _builtins.str
     project_name: _builtins.str
@@ -139,6 +164,9 @@ class Allocation(_message.Message):
     reversal_reason: _builtins.str
     reversed_by: _builtins.str
     entered_by: _builtins.str
+    kind: Global___AllocationKind.ValueType
+    from_org_name: _builtins.str
+    from_org_level: _common_pb2.OrgLevel.ValueType
     @_builtins.property
     def reversed_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -168,10 +196,13 @@ class Allocation(_message.Message):
         reversed_at: _timestamp_pb2.Timestamp | None = ...,
         entered_by: _builtins.str = ...,
         entered_at: _timestamp_pb2.Timestamp | None = ...,
+        kind: Global___AllocationKind.ValueType = ...,
+        from_org_name: _builtins.str = ...,
+        from_org_level: _common_pb2.OrgLevel.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["entered_at", b"entered_at", "reversed_at", b"reversed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocated_on", b"allocated_on", "allocation_id", b"allocation_id", "amount_fen", b"amount_fen", "document_date", b"document_date", "document_number", b"document_number", "entered_at", b"entered_at", "entered_by", b"entered_by", "fiscal_year", b"fiscal_year", "from_org_code", b"from_org_code", "from_org_path", b"from_org_path", "note", b"note", "project_code", b"project_code", "project_name", b"project_name", "reversal_reason", b"reversal_reason", "reversed_at", b"reversed_at", "reversed_by", b"reversed_by", "source", b"source", "status", b"status", "to_org_code", b"to_org_code", "to_org_level", b"to_org_level", "to_org_name", b"to_org_name", "to_org_path", b"to_org_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocated_on", b"allocated_on", "allocation_id", b"allocation_id", "amount_fen", b"amount_fen", "document_date", b"document_date", "document_number", b"document_number", "entered_at", b"entered_at", "entered_by", b"entered_by", "fiscal_year", b"fiscal_year", "from_org_code", b"from_org_code", "from_org_level", b"from_org_level", "from_org_name", b"from_org_name", "from_org_path", b"from_org_path", "kind", b"kind", "note", b"note", "project_code", b"project_code", "project_name", b"project_name", "reversal_reason", b"reversal_reason", "reversed_at", b"reversed_at", "reversed_by", b"reversed_by", "source", b"source", "status", b"status", "to_org_code", b"to_org_code", "to_org_level", b"to_org_level", "to_org_name", b"to_org_name", "to_org_path", b"to_org_path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -186,6 +217,9 @@ class AllocationLine(_message.Message):
     AMOUNT_FEN_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
     to_org_code: _builtins.str
+    """A direct child of from_org (下达), or from_org itself (本级安排: source = from_org's own
+    level, or SOCIAL).
+    """
     source: Global___FundSource.ValueType
     amount_fen: _builtins.int
     note: _builtins.str
@@ -220,10 +254,13 @@ class AllocateFundsRequest(_message.Message):
     project_code: _builtins.str
     fiscal_year: _builtins.str
     from_org_code: _builtins.str
-    """Empty = the caller's org."""
+    """Empty = the caller's org; each level enters only its own allocations."""
     document_number: _builtins.str
+    """文号 (required, at most 100 characters)."""
     document_date: _builtins.str
+    """"YYYY-MM-DD" (required)."""
     allocated_on: _builtins.str
+    """"YYYY-MM-DD"; empty = document_date."""
     note: _builtins.str
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___AllocationLine]:
@@ -399,6 +436,51 @@ class ListAllocationsRequest(_message.Message):
 Global___ListAllocationsRequest: _TypeAlias = ListAllocationsRequest  # noqa: Y015
 
 @_typing.final
+class ExportAllocationsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filter(self) -> Global___ListAllocationsRequest:
+        """The filters of ListAllocationsRequest (its page is ignored); at most 100000 rows."""
+
+    def __init__(
+        self,
+        *,
+        filter: Global___ListAllocationsRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportAllocationsRequest: _TypeAlias = ExportAllocationsRequest  # noqa: Y015
+
+@_typing.final
+class ExportAllocationsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    ROW_COUNT_FIELD_NUMBER: _builtins.int
+    row_count: _builtins.int
+    @_builtins.property
+    def file(self) -> _common_pb2.FileContent: ...
+    def __init__(
+        self,
+        *,
+        file: _common_pb2.FileContent | None = ...,
+        row_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file", "row_count", b"row_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportAllocationsResponse: _TypeAlias = ExportAllocationsResponse  # noqa: Y015
+
+@_typing.final
 class ListAllocationsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -509,7 +591,10 @@ class SetCostShareRequest(_message.Message):
     project_code: _builtins.str
     fiscal_year: _builtins.str
     region_org_code: _builtins.str
-    """Empty = the caller's org."""
+    """A region below the caller's org (the nation may also set its own). A level's own share is
+    set from above, and the parts of the levels above the caller's, as fixed by the share
+    governing the caller's org, cannot be changed.
+    """
     document_number: _builtins.str
     @_builtins.property
     def shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShareLine]: ...
@@ -628,6 +713,10 @@ Global___SourceAmount: _TypeAlias = SourceAmount  # noqa: Y015
 
 @_typing.final
 class FundSummaryRow(_message.Message):
+    """One row of a summary. Figures of a row cover its org(s) and their subtrees, for the fiscal
+    year, summed over the projects asked for.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KIND_FIELD_NUMBER: _builtins.int
@@ -639,24 +728,53 @@ class FundSummaryRow(_message.Message):
     BALANCE_FEN_FIELD_NUMBER: _builtins.int
     OVERSPENT_FIELD_NUMBER: _builtins.int
     RECEIVED_BY_SOURCE_FIELD_NUMBER: _builtins.int
+    OWN_CONTRIBUTION_FEN_FIELD_NUMBER: _builtins.int
+    FUNDS_FEN_FIELD_NUMBER: _builtins.int
+    RETAINED_FEN_FIELD_NUMBER: _builtins.int
+    EXECUTION_RATE_BP_FIELD_NUMBER: _builtins.int
+    EXECUTED_COUNT_FIELD_NUMBER: _builtins.int
+    FUNDS_BY_SOURCE_FIELD_NUMBER: _builtins.int
+    EXPECTED_BY_SOURCE_FIELD_NUMBER: _builtins.int
     kind: _common_pb2.StatsRowKind.ValueType
     received_fen: _builtins.int
-    """Allocated to the row's org(s) from above."""
+    """Allocated to the row's org(s) from above (上级下达)."""
     allocated_down_fen: _builtins.int
-    """Allocated further down by the row's org(s) (their own contributions included)."""
+    """Allocated further down by the row's org(s) (下达下级)."""
     school_funds_fen: _builtins.int
-    """Allocations that reached schools in the row's subtree: the money available for aid."""
+    """Funds that reached schools of the row's subtree (allocations to schools and their own)."""
     executed_fen: _builtins.int
-    """Approved aid (execution) of schools in the row's subtree for the fiscal year."""
+    """Approved aid (execution, 已发放) of schools in the row's subtree for the fiscal year."""
     balance_fen: _builtins.int
-    """school_funds_fen − executed_fen."""
+    """funds_fen − executed_fen (negative when overspent)."""
     overspent: _builtins.bool
-    """Execution exceeds recorded funds (数据核查 R12)."""
+    """Execution exceeds the funds of the subtree (数据核查 R12)."""
+    own_contribution_fen: _builtins.int
+    """The row's org(s)' own contribution (本级安排, including social money recorded there)."""
+    funds_fen: _builtins.int
+    """Money of the subtree: received_fen plus every contribution recorded inside the subtree."""
+    retained_fen: _builtins.int
+    """Kept at the row's org(s)' level: received + own contribution − allocated down (本级结余)."""
+    execution_rate_bp: _builtins.int
+    """executed_fen / funds_fen in basis points (10000 = 100 %); 0 when funds_fen is 0."""
+    executed_count: _builtins.int
+    """Approved records counted in executed_fen."""
     @_builtins.property
-    def org(self) -> _common_pb2.OrgRef: ...
+    def org(self) -> _common_pb2.OrgRef:
+        """Unset for the DIRECT_SCHOOLS subtotal."""
+
     @_builtins.property
     def received_by_source(self) -> _containers.RepeatedCompositeFieldContainer[Global___SourceAmount]:
         """received_fen split by source (only with by_source)."""
+
+    @_builtins.property
+    def funds_by_source(self) -> _containers.RepeatedCompositeFieldContainer[Global___SourceAmount]:
+        """funds_fen split by source (only with by_source)."""
+
+    @_builtins.property
+    def expected_by_source(self) -> _containers.RepeatedCompositeFieldContainer[Global___SourceAmount]:
+        """What each source is expected to bear of executed_fen under the cost share governing the
+        row (分担比例; only with by_source, empty where no share is set).
+        """
 
     def __init__(
         self,
@@ -670,10 +788,17 @@ class FundSummaryRow(_message.Message):
         balance_fen: _builtins.int = ...,
         overspent: _builtins.bool = ...,
         received_by_source: _abc.Iterable[Global___SourceAmount] | None = ...,
+        own_contribution_fen: _builtins.int = ...,
+        funds_fen: _builtins.int = ...,
+        retained_fen: _builtins.int = ...,
+        execution_rate_bp: _builtins.int = ...,
+        executed_count: _builtins.int = ...,
+        funds_by_source: _abc.Iterable[Global___SourceAmount] | None = ...,
+        expected_by_source: _abc.Iterable[Global___SourceAmount] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["org", b"org"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocated_down_fen", b"allocated_down_fen", "balance_fen", b"balance_fen", "executed_fen", b"executed_fen", "kind", b"kind", "org", b"org", "overspent", b"overspent", "received_by_source", b"received_by_source", "received_fen", b"received_fen", "school_funds_fen", b"school_funds_fen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocated_down_fen", b"allocated_down_fen", "balance_fen", b"balance_fen", "executed_count", b"executed_count", "executed_fen", b"executed_fen", "execution_rate_bp", b"execution_rate_bp", "expected_by_source", b"expected_by_source", "funds_by_source", b"funds_by_source", "funds_fen", b"funds_fen", "kind", b"kind", "org", b"org", "overspent", b"overspent", "own_contribution_fen", b"own_contribution_fen", "received_by_source", b"received_by_source", "received_fen", b"received_fen", "retained_fen", b"retained_fen", "school_funds_fen", b"school_funds_fen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -689,6 +814,7 @@ class FundSummaryRequest(_message.Message):
     BY_SOURCE_FIELD_NUMBER: _builtins.int
     EXPAND_DIRECT_SCHOOLS_FIELD_NUMBER: _builtins.int
     fiscal_year: _builtins.str
+    """"2024" (required)."""
     project_code: _builtins.str
     """Empty = every project."""
     org_code: _builtins.str
@@ -719,8 +845,14 @@ class FundSummaryResponse(_message.Message):
 
     ROWS_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
+    FISCAL_YEAR_FIELD_NUMBER: _builtins.int
+    PROJECT_CODE_FIELD_NUMBER: _builtins.int
+    fiscal_year: _builtins.str
+    project_code: _builtins.str
     @_builtins.property
-    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___FundSummaryRow]: ...
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___FundSummaryRow]:
+        """TOTAL first, then DIRECT_SCHOOLS (or one SCHOOL row each), then CHILD_REGION rows by code."""
+
     @_builtins.property
     def as_of(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -728,11 +860,266 @@ class FundSummaryResponse(_message.Message):
         *,
         rows: _abc.Iterable[Global___FundSummaryRow] | None = ...,
         as_of: _timestamp_pb2.Timestamp | None = ...,
+        fiscal_year: _builtins.str = ...,
+        project_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "rows", b"rows"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "fiscal_year", b"fiscal_year", "project_code", b"project_code", "rows", b"rows"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FundSummaryResponse: _TypeAlias = FundSummaryResponse  # noqa: Y015
+
+@_typing.final
+class ExportFundSummaryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def summary(self) -> Global___FundSummaryRequest: ...
+    def __init__(
+        self,
+        *,
+        summary: Global___FundSummaryRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportFundSummaryRequest: _TypeAlias = ExportFundSummaryRequest  # noqa: Y015
+
+@_typing.final
+class ExportFundSummaryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def file(self) -> _common_pb2.FileContent: ...
+    def __init__(
+        self,
+        *,
+        file: _common_pb2.FileContent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportFundSummaryResponse: _TypeAlias = ExportFundSummaryResponse  # noqa: Y015
+
+@_typing.final
+class ExecutionRow(_message.Message):
+    """Approved aid of an org's subtree for one project and period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ORG_FIELD_NUMBER: _builtins.int
+    PROJECT_CODE_FIELD_NUMBER: _builtins.int
+    PROJECT_NAME_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    FISCAL_YEAR_FIELD_NUMBER: _builtins.int
+    EXECUTED_FEN_FIELD_NUMBER: _builtins.int
+    RECORD_COUNT_FIELD_NUMBER: _builtins.int
+    kind: _common_pb2.StatsRowKind.ValueType
+    project_code: _builtins.str
+    project_name: _builtins.str
+    fiscal_year: _builtins.str
+    executed_fen: _builtins.int
+    record_count: _builtins.int
+    @_builtins.property
+    def org(self) -> _common_pb2.OrgRef: ...
+    @_builtins.property
+    def period(self) -> _common_pb2.AidPeriod: ...
+    def __init__(
+        self,
+        *,
+        kind: _common_pb2.StatsRowKind.ValueType = ...,
+        org: _common_pb2.OrgRef | None = ...,
+        project_code: _builtins.str = ...,
+        project_name: _builtins.str = ...,
+        period: _common_pb2.AidPeriod | None = ...,
+        fiscal_year: _builtins.str = ...,
+        executed_fen: _builtins.int = ...,
+        record_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["org", b"org", "period", b"period"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["executed_fen", b"executed_fen", "fiscal_year", b"fiscal_year", "kind", b"kind", "org", b"org", "period", b"period", "project_code", b"project_code", "project_name", b"project_name", "record_count", b"record_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecutionRow: _TypeAlias = ExecutionRow  # noqa: Y015
+
+@_typing.final
+class ListExecutionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_CODE_FIELD_NUMBER: _builtins.int
+    PROJECT_CODE_FIELD_NUMBER: _builtins.int
+    FISCAL_YEAR_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    org_code: _builtins.str
+    """Root of the view; empty = the caller's org. Rows: the root (TOTAL), then each direct child."""
+    project_code: _builtins.str
+    fiscal_year: _builtins.str
+    """Periods counting towards this fiscal year; empty = every year."""
+    @_builtins.property
+    def period(self) -> _common_pb2.AidPeriod:
+        """Only this period (school_year and term both set)."""
+
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        org_code: _builtins.str = ...,
+        project_code: _builtins.str = ...,
+        fiscal_year: _builtins.str = ...,
+        period: _common_pb2.AidPeriod | None = ...,
+        page: _common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "period", b"period"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fiscal_year", b"fiscal_year", "org_code", b"org_code", "page", b"page", "period", b"period", "project_code", b"project_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExecutionRequest: _TypeAlias = ListExecutionRequest  # noqa: Y015
+
+@_typing.final
+class ListExecutionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExecutionRow]: ...
+    @_builtins.property
+    def page(self) -> _common_pb2.PageResponse: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___ExecutionRow] | None = ...,
+        page: _common_pb2.PageResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExecutionResponse: _TypeAlias = ListExecutionResponse  # noqa: Y015
+
+@_typing.final
+class OverspendingRow(_message.Message):
+    """An org of the subtree whose approved aid exceeds its subtree's funds for a project and year."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_FIELD_NUMBER: _builtins.int
+    PROJECT_CODE_FIELD_NUMBER: _builtins.int
+    PROJECT_NAME_FIELD_NUMBER: _builtins.int
+    FISCAL_YEAR_FIELD_NUMBER: _builtins.int
+    FUNDS_FEN_FIELD_NUMBER: _builtins.int
+    EXECUTED_FEN_FIELD_NUMBER: _builtins.int
+    EXCESS_FEN_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    project_code: _builtins.str
+    project_name: _builtins.str
+    fiscal_year: _builtins.str
+    funds_fen: _builtins.int
+    executed_fen: _builtins.int
+    excess_fen: _builtins.int
+    """executed_fen − funds_fen (> 0)."""
+    @_builtins.property
+    def org(self) -> _common_pb2.OrgRef: ...
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """When the org last became overspent for the project and year."""
+
+    def __init__(
+        self,
+        *,
+        org: _common_pb2.OrgRef | None = ...,
+        project_code: _builtins.str = ...,
+        project_name: _builtins.str = ...,
+        fiscal_year: _builtins.str = ...,
+        funds_fen: _builtins.int = ...,
+        executed_fen: _builtins.int = ...,
+        excess_fen: _builtins.int = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["org", b"org", "since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["excess_fen", b"excess_fen", "executed_fen", b"executed_fen", "fiscal_year", b"fiscal_year", "funds_fen", b"funds_fen", "org", b"org", "project_code", b"project_code", "project_name", b"project_name", "since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OverspendingRow: _TypeAlias = OverspendingRow  # noqa: Y015
+
+@_typing.final
+class ListOverspendingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FISCAL_YEAR_FIELD_NUMBER: _builtins.int
+    PROJECT_CODE_FIELD_NUMBER: _builtins.int
+    ORG_CODE_FIELD_NUMBER: _builtins.int
+    LEVELS_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    fiscal_year: _builtins.str
+    """Empty = every year."""
+    project_code: _builtins.str
+    org_code: _builtins.str
+    """Root of the scope; empty = the caller's org."""
+    @_builtins.property
+    def levels(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.OrgLevel.ValueType]:
+        """Only orgs of these levels; empty = every level (SCHOOL rows name the school that spent)."""
+
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        fiscal_year: _builtins.str = ...,
+        project_code: _builtins.str = ...,
+        org_code: _builtins.str = ...,
+        levels: _abc.Iterable[_common_pb2.OrgLevel.ValueType] | None = ...,
+        page: _common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fiscal_year", b"fiscal_year", "levels", b"levels", "org_code", b"org_code", "page", b"page", "project_code", b"project_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOverspendingRequest: _TypeAlias = ListOverspendingRequest  # noqa: Y015
+
+@_typing.final
+class ListOverspendingResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___OverspendingRow]: ...
+    @_builtins.property
+    def page(self) -> _common_pb2.PageResponse: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___OverspendingRow] | None = ...,
+        page: _common_pb2.PageResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOverspendingResponse: _TypeAlias = ListOverspendingResponse  # noqa: Y015

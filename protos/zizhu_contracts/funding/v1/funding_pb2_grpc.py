@@ -54,6 +54,11 @@ class FundingServiceStub:
                 request_serializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListAllocationsRequest.SerializeToString,
                 response_deserializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListAllocationsResponse.FromString,
                 _registered_method=True)
+        self.ExportAllocations = channel.unary_unary(
+                '/zizhu_contracts.funding.v1.FundingService/ExportAllocations',
+                request_serializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ExportAllocationsRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ExportAllocationsResponse.FromString,
+                _registered_method=True)
         self.SetCostShare = channel.unary_unary(
                 '/zizhu_contracts.funding.v1.FundingService/SetCostShare',
                 request_serializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.SetCostShareRequest.SerializeToString,
@@ -69,14 +74,31 @@ class FundingServiceStub:
                 request_serializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.FundSummaryRequest.SerializeToString,
                 response_deserializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.FundSummaryResponse.FromString,
                 _registered_method=True)
+        self.ExportFundSummary = channel.unary_unary(
+                '/zizhu_contracts.funding.v1.FundingService/ExportFundSummary',
+                request_serializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ExportFundSummaryRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ExportFundSummaryResponse.FromString,
+                _registered_method=True)
+        self.ListExecution = channel.unary_unary(
+                '/zizhu_contracts.funding.v1.FundingService/ListExecution',
+                request_serializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListExecutionRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListExecutionResponse.FromString,
+                _registered_method=True)
+        self.ListOverspending = channel.unary_unary(
+                '/zizhu_contracts.funding.v1.FundingService/ListOverspending',
+                request_serializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListOverspendingRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListOverspendingResponse.FromString,
+                _registered_method=True)
 
 
 class FundingServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def AllocateFunds(self, request, context):
-        """Records one allocation document: one or more lines from the caller's org (or from_org_code)
-        to its child regions or directly-run schools. All-or-nothing.
+        """Records one allocation document (下达文件): lines from the caller's org to its child regions
+        or directly-run schools, and lines to the org itself for its own contribution (本级安排).
+        An org passes down, per source, at most what it received plus what it contributed.
+        All-or-nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -101,6 +123,13 @@ class FundingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportAllocations(self, request, context):
+        """The allocations a ListAllocations call would return (every page) as .xlsx.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetCostShare(self, request, context):
         """Sets the cost-sharing ratios (分担比例) of a project for a region and fiscal year.
         Ratios are data, never code.
@@ -118,6 +147,28 @@ class FundingServiceServicer:
     def FundSummary(self, request, context):
         """Funds received, passed down and executed, per child region of an org (total, directly-run
         schools, each child region), optionally split by source.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportFundSummary(self, request, context):
+        """The same summary as .xlsx.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExecution(self, request, context):
+        """Execution (资金执行): approved aid per org × project × period, for an org and its children.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOverspending(self, request, context):
+        """Orgs whose approved aid exceeds the funds recorded for their subtree (数据核查 R12), for
+        reconcile's data verification and for supervision.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -146,6 +197,11 @@ def add_FundingServiceServicer_to_server(servicer, server):
                     request_deserializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListAllocationsRequest.FromString,
                     response_serializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListAllocationsResponse.SerializeToString,
             ),
+            'ExportAllocations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportAllocations,
+                    request_deserializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ExportAllocationsRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ExportAllocationsResponse.SerializeToString,
+            ),
             'SetCostShare': grpc.unary_unary_rpc_method_handler(
                     servicer.SetCostShare,
                     request_deserializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.SetCostShareRequest.FromString,
@@ -160,6 +216,21 @@ def add_FundingServiceServicer_to_server(servicer, server):
                     servicer.FundSummary,
                     request_deserializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.FundSummaryRequest.FromString,
                     response_serializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.FundSummaryResponse.SerializeToString,
+            ),
+            'ExportFundSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportFundSummary,
+                    request_deserializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ExportFundSummaryRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ExportFundSummaryResponse.SerializeToString,
+            ),
+            'ListExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExecution,
+                    request_deserializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListExecutionRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListExecutionResponse.SerializeToString,
+            ),
+            'ListOverspending': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOverspending,
+                    request_deserializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListOverspendingRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListOverspendingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -281,6 +352,33 @@ class FundingService:
             _registered_method=True)
 
     @staticmethod
+    def ExportAllocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.funding.v1.FundingService/ExportAllocations',
+            zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ExportAllocationsRequest.SerializeToString,
+            zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ExportAllocationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def SetCostShare(request,
             target,
             options=(),
@@ -351,6 +449,87 @@ class FundingService:
             '/zizhu_contracts.funding.v1.FundingService/FundSummary',
             zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.FundSummaryRequest.SerializeToString,
             zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.FundSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportFundSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.funding.v1.FundingService/ExportFundSummary',
+            zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ExportFundSummaryRequest.SerializeToString,
+            zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ExportFundSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.funding.v1.FundingService/ListExecution',
+            zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListExecutionRequest.SerializeToString,
+            zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListExecutionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOverspending(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.funding.v1.FundingService/ListOverspending',
+            zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListOverspendingRequest.SerializeToString,
+            zizhu__contracts_dot_funding_dot_v1_dot_funding__pb2.ListOverspendingResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,13 +39,17 @@ class FundingServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> FundingServiceAsyncStub: ...
     AllocateFunds: _grpc.UnaryUnaryMultiCallable[_funding_pb2.AllocateFundsRequest, _funding_pb2.AllocateFundsResponse]
-    """Records one allocation document: one or more lines from the caller's org (or from_org_code)
-    to its child regions or directly-run schools. All-or-nothing.
+    """Records one allocation document (下达文件): lines from the caller's org to its child regions
+    or directly-run schools, and lines to the org itself for its own contribution (本级安排).
+    An org passes down, per source, at most what it received plus what it contributed.
+    All-or-nothing.
     """
     ReverseAllocation: _grpc.UnaryUnaryMultiCallable[_funding_pb2.ReverseAllocationRequest, _funding_pb2.ReverseAllocationResponse]
     """Reverses an allocation (冲销) with a reason; the original stays, marked REVERSED."""
     GetAllocation: _grpc.UnaryUnaryMultiCallable[_funding_pb2.GetAllocationRequest, _funding_pb2.GetAllocationResponse]
     ListAllocations: _grpc.UnaryUnaryMultiCallable[_funding_pb2.ListAllocationsRequest, _funding_pb2.ListAllocationsResponse]
+    ExportAllocations: _grpc.UnaryUnaryMultiCallable[_funding_pb2.ExportAllocationsRequest, _funding_pb2.ExportAllocationsResponse]
+    """The allocations a ListAllocations call would return (every page) as .xlsx."""
     SetCostShare: _grpc.UnaryUnaryMultiCallable[_funding_pb2.SetCostShareRequest, _funding_pb2.SetCostShareResponse]
     """Sets the cost-sharing ratios (分担比例) of a project for a region and fiscal year.
     Ratios are data, never code.
@@ -55,18 +59,30 @@ class FundingServiceStub:
     """Funds received, passed down and executed, per child region of an org (total, directly-run
     schools, each child region), optionally split by source.
     """
+    ExportFundSummary: _grpc.UnaryUnaryMultiCallable[_funding_pb2.ExportFundSummaryRequest, _funding_pb2.ExportFundSummaryResponse]
+    """The same summary as .xlsx."""
+    ListExecution: _grpc.UnaryUnaryMultiCallable[_funding_pb2.ListExecutionRequest, _funding_pb2.ListExecutionResponse]
+    """Execution (资金执行): approved aid per org × project × period, for an org and its children."""
+    ListOverspending: _grpc.UnaryUnaryMultiCallable[_funding_pb2.ListOverspendingRequest, _funding_pb2.ListOverspendingResponse]
+    """Orgs whose approved aid exceeds the funds recorded for their subtree (数据核查 R12), for
+    reconcile's data verification and for supervision.
+    """
 
 @_typing.type_check_only
 class FundingServiceAsyncStub(FundingServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     AllocateFunds: _aio.UnaryUnaryMultiCallable[_funding_pb2.AllocateFundsRequest, _funding_pb2.AllocateFundsResponse]  # type: ignore[assignment]
-    """Records one allocation document: one or more lines from the caller's org (or from_org_code)
-    to its child regions or directly-run schools. All-or-nothing.
+    """Records one allocation document (下达文件): lines from the caller's org to its child regions
+    or directly-run schools, and lines to the org itself for its own contribution (本级安排).
+    An org passes down, per source, at most what it received plus what it contributed.
+    All-or-nothing.
     """
     ReverseAllocation: _aio.UnaryUnaryMultiCallable[_funding_pb2.ReverseAllocationRequest, _funding_pb2.ReverseAllocationResponse]  # type: ignore[assignment]
     """Reverses an allocation (冲销) with a reason; the original stays, marked REVERSED."""
     GetAllocation: _aio.UnaryUnaryMultiCallable[_funding_pb2.GetAllocationRequest, _funding_pb2.GetAllocationResponse]  # type: ignore[assignment]
     ListAllocations: _aio.UnaryUnaryMultiCallable[_funding_pb2.ListAllocationsRequest, _funding_pb2.ListAllocationsResponse]  # type: ignore[assignment]
+    ExportAllocations: _aio.UnaryUnaryMultiCallable[_funding_pb2.ExportAllocationsRequest, _funding_pb2.ExportAllocationsResponse]  # type: ignore[assignment]
+    """The allocations a ListAllocations call would return (every page) as .xlsx."""
     SetCostShare: _aio.UnaryUnaryMultiCallable[_funding_pb2.SetCostShareRequest, _funding_pb2.SetCostShareResponse]  # type: ignore[assignment]
     """Sets the cost-sharing ratios (分担比例) of a project for a region and fiscal year.
     Ratios are data, never code.
@@ -76,6 +92,14 @@ class FundingServiceAsyncStub(FundingServiceStub):
     """Funds received, passed down and executed, per child region of an org (total, directly-run
     schools, each child region), optionally split by source.
     """
+    ExportFundSummary: _aio.UnaryUnaryMultiCallable[_funding_pb2.ExportFundSummaryRequest, _funding_pb2.ExportFundSummaryResponse]  # type: ignore[assignment]
+    """The same summary as .xlsx."""
+    ListExecution: _aio.UnaryUnaryMultiCallable[_funding_pb2.ListExecutionRequest, _funding_pb2.ListExecutionResponse]  # type: ignore[assignment]
+    """Execution (资金执行): approved aid per org × project × period, for an org and its children."""
+    ListOverspending: _aio.UnaryUnaryMultiCallable[_funding_pb2.ListOverspendingRequest, _funding_pb2.ListOverspendingResponse]  # type: ignore[assignment]
+    """Orgs whose approved aid exceeds the funds recorded for their subtree (数据核查 R12), for
+    reconcile's data verification and for supervision.
+    """
 
 class FundingServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -84,8 +108,10 @@ class FundingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _funding_pb2.AllocateFundsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_funding_pb2.AllocateFundsResponse, _abc.Awaitable[_funding_pb2.AllocateFundsResponse]]:
-        """Records one allocation document: one or more lines from the caller's org (or from_org_code)
-        to its child regions or directly-run schools. All-or-nothing.
+        """Records one allocation document (下达文件): lines from the caller's org to its child regions
+        or directly-run schools, and lines to the org itself for its own contribution (本级安排).
+        An org passes down, per source, at most what it received plus what it contributed.
+        All-or-nothing.
         """
 
     @_abc_1.abstractmethod
@@ -109,6 +135,14 @@ class FundingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _funding_pb2.ListAllocationsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_funding_pb2.ListAllocationsResponse, _abc.Awaitable[_funding_pb2.ListAllocationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ExportAllocations(
+        self,
+        request: _funding_pb2.ExportAllocationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_funding_pb2.ExportAllocationsResponse, _abc.Awaitable[_funding_pb2.ExportAllocationsResponse]]:
+        """The allocations a ListAllocations call would return (every page) as .xlsx."""
 
     @_abc_1.abstractmethod
     def SetCostShare(
@@ -135,6 +169,32 @@ class FundingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_funding_pb2.FundSummaryResponse, _abc.Awaitable[_funding_pb2.FundSummaryResponse]]:
         """Funds received, passed down and executed, per child region of an org (total, directly-run
         schools, each child region), optionally split by source.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportFundSummary(
+        self,
+        request: _funding_pb2.ExportFundSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_funding_pb2.ExportFundSummaryResponse, _abc.Awaitable[_funding_pb2.ExportFundSummaryResponse]]:
+        """The same summary as .xlsx."""
+
+    @_abc_1.abstractmethod
+    def ListExecution(
+        self,
+        request: _funding_pb2.ListExecutionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_funding_pb2.ListExecutionResponse, _abc.Awaitable[_funding_pb2.ListExecutionResponse]]:
+        """Execution (资金执行): approved aid per org × project × period, for an org and its children."""
+
+    @_abc_1.abstractmethod
+    def ListOverspending(
+        self,
+        request: _funding_pb2.ListOverspendingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_funding_pb2.ListOverspendingResponse, _abc.Awaitable[_funding_pb2.ListOverspendingResponse]]:
+        """Orgs whose approved aid exceeds the funds recorded for their subtree (数据核查 R12), for
+        reconcile's data verification and for supervision.
         """
 
 def add_FundingServiceServicer_to_server(servicer: FundingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
