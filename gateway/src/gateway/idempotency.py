@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from zizhu_common.errors import Conflict, InvalidArgument, Unavailable
 
 from gateway import redis_keys
-from gateway.deps import CurrentSession, runtime_of
+from gateway.deps import current_session, runtime_of
 from gateway.middleware import IDEMPOTENCY_SCOPE_KEY, IdempotencyState
 from gateway.runtime import GatewayRuntime
 
@@ -44,11 +44,14 @@ class IdempotentReplay(Exception):
         )
 
 
-async def idempotent(request: Request, caller: CurrentSession) -> None:
-    """Claim the request's Idempotency-Key for the caller, or answer from what it already holds."""
+async def idempotent(request: Request) -> None:
+    """Claim the request's Idempotency-Key for the caller, or answer from what it already holds.
+    Requests without a key (every GET) return at once; with one, the caller is authenticated
+    (and counted) first, so that a revoked or rate-limited caller never gets a replay."""
     state: IdempotencyState | None = request.scope.get(IDEMPOTENCY_SCOPE_KEY)
     if state is None:
         return
+    caller = await current_session(request)
     key = state.key.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise InvalidArgument(

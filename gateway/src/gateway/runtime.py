@@ -77,6 +77,8 @@ class GatewayRuntime:
     async def stop(self) -> None:
         """Flush audit events, close Redis and the channels."""
         await self.audit.stop()
+        if self._gate is not None:
+            await self._gate.aclose()
         if self._redis is not None:
             await self._redis.aclose()
         await self.clients.close()

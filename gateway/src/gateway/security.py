@@ -1,7 +1,8 @@
 """Per-request checks in Redis: revocation of the token, and rate limits per account and per IP.
 
-All of a request's checks go to Redis in one pipelined round trip. Limits are fixed windows
-(`INCR` + `EXPIRE` on a key per window number); a refusal carries the seconds until the window ends.
+All of a request's checks go to Redis in one round trip: one Lua script (`EVALSHA`) reads the three
+revocation keys and counts both limits. Limits are fixed windows (`INCR`, and `EXPIRE` when the window's key is new, on
+a key per window number); a refusal carries the seconds until the window ends.
 """
 
 from __future__ import annotations
@@ -45,6 +46,20 @@ def revoked() -> TokenError:
     return TokenError("登录凭证已被撤销，请重新登录", code=TOKEN_REVOKED)
 
 
+# KEYS: revoked jti, revoked session, revoked account, then one key per counted limit;
+# ARGV: the TTL of each counted key. Answers the three revocation values (nil when absent) and
+# the count of each limit's window.
+ADMIT_SCRIPT = """
+local out = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3])
+for i = 4, #KEYS do
+  local n = redis.call('INCR', KEYS[i])
+  if n == 1 then redis.call('EXPIRE', KEYS[i], ARGV[i - 3]) end
+  out[i] = n
+end
+return out
+"""
+
+
 class RequestGate:
     """Revocation and rate limits for each request, in one Redis round trip."""
 
@@ -62,21 +77,31 @@ class RequestGate:
         self.per_ip = per_ip
         self.login_per_ip = login_per_ip
         self.clock = clock
+        self._admit = redis.register_script(ADMIT_SCRIPT)
+
+    async def aclose(self) -> None:
+        """Nothing of its own to close: the Redis client is closed by its owner."""
 
     async def admit(self, claims: Claims, client_ip: str) -> None:
         """Refuse a revoked token (401) or a caller over its limits (429)."""
         now = self.clock()
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.mget(
+        keys = [
             redis_keys.REVOKED_JTI.format(claims.jti),
             redis_keys.REVOKED_SESSION.format(claims.session_id or "-"),
             redis_keys.REVOKED_ACCOUNT.format(claims.account_id),
-        )
-        counted = self._count(pipe, now, redis_keys.RATE_ACCOUNT, claims.account_id, "account",
-                              self.per_account)  # fmt: skip
-        counted += self._count(pipe, now, redis_keys.RATE_IP, client_ip, "ip", self.per_ip)
-        results = await pipe.execute()
-        jti_revoked, session_revoked, account_revoked_before = results[0]
+        ]
+        ttls: list[int] = []
+        counted: list[tuple[str, Limit]] = []
+        for template, who, scope, limit in (
+            (redis_keys.RATE_ACCOUNT, claims.account_id, "account", self.per_account),
+            (redis_keys.RATE_IP, client_ip, "ip", self.per_ip),
+        ):
+            if limit.limit > 0:
+                keys.append(template.format(who, int(now // limit.window_s)))
+                ttls.append(limit.window_s + 1)
+                counted.append((scope, limit))
+        results = await self._admit(keys=keys, args=ttls)
+        jti_revoked, session_revoked, account_revoked_before = results[:3]
         if jti_revoked is not None or session_revoked is not None:
             raise revoked()
         if account_revoked_before is not None:
@@ -86,7 +111,8 @@ class RequestGate:
                 before = float("inf")
             if claims.issued_at < before:
                 raise revoked()
-        self._judge(results[1:], counted, now)
+        for count, (scope, limit) in zip(results[3:], counted, strict=True):
+            self._refuse_over(int(count), scope, limit, now)
 
     async def admit_login(self, client_ip: str) -> None:
         """Refuse a client IP over its login (and refresh) attempt limit (429)."""
@@ -112,10 +138,13 @@ class RequestGate:
     @staticmethod
     def _judge(results: list[object], counted: list[tuple[str, Limit]], now: float) -> None:
         for i, (scope, limit) in enumerate(counted):
-            count = int(results[2 * i])  # type: ignore[call-overload]
-            if count > limit.limit:
-                retry_after = max(1, int(limit.window_s - (now % limit.window_s)) + 1)
-                raise rate_limited(scope, retry_after, limit)
+            RequestGate._refuse_over(int(results[2 * i]), scope, limit, now)  # type: ignore[call-overload]
+
+    @staticmethod
+    def _refuse_over(count: int, scope: str, limit: Limit, now: float) -> None:
+        if count > limit.limit:
+            retry_after = max(1, int(limit.window_s - (now % limit.window_s)) + 1)
+            raise rate_limited(scope, retry_after, limit)
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: list[str]) -> str:

@@ -10,6 +10,9 @@ class Settings(ServiceSettings):
     service_name: str = "gateway"
     http_host: str = "0.0.0.0"
     http_port: int = 8000
+    # Worker processes accepting on the one listening socket (each with its own caches and
+    # connections); 1 serves in this process.
+    http_workers: int = Field(default=1, ge=1, le=64)
     identity_addr: str = "127.0.0.1:50051"
     roster_addr: str = "127.0.0.1:50052"
     aid_addr: str = "127.0.0.1:50053"

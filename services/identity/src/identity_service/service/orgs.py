@@ -31,7 +31,7 @@ from identity_service.events import (
     event_meta,
 )
 from identity_service.protomap import org_to_proto
-from identity_service.repository import OrgFilter
+from identity_service.repository import OrgFilter, ReaderUnavailable, SqliteOrgReader
 from identity_service.service.audit import OUTCOME_SUCCEEDED, Actor, AuditService
 from identity_service.service.context import Deps, next_page_token, page_window
 
@@ -59,6 +59,8 @@ class OrgService:
     def __init__(self, deps: Deps, audit: AuditService) -> None:
         self.deps = deps
         self.audit = audit
+        # GetOrg is the most frequent read: on SQLite it bypasses aiosqlite's thread hand-offs.
+        self._reader = SqliteOrgReader.for_url(deps.db.url)
 
     async def ensure_root(self) -> Org:
         """Create the deployment's root node if it does not exist yet (idempotent)."""
@@ -75,13 +77,23 @@ class OrgService:
 
     async def get_org(self, caller: CallerContext, code: str) -> tuple[Org, list[Org]]:
         """An org inside the caller's subtree and its ancestors (root first)."""
-        async with self.deps.db.read() as session:
-            org = await self._in_scope(session, caller, code)
-            ancestors = await self.deps.orgs.get_many(session, org.ancestor_codes())
-            org.child_count = (await self.deps.orgs.child_counts(session, [org.code])).get(
-                org.code, 0
-            )
+        org, ancestors = await self._org_detail(code) if code else (None, {})
+        if org is None or not is_inside(org.org_path, caller.org_path):
+            raise NotFound("机构不存在", code="ORG_NOT_FOUND", field="org_code")
         return org, [ancestors[c] for c in org.ancestor_codes() if c in ancestors]
+
+    async def _org_detail(self, code: str) -> tuple[Org | None, dict[str, Org]]:
+        """The org (with its active child count) and its ancestors by code, one snapshot."""
+        if self._reader is not None:
+            try:
+                return self._reader.org_detail(code)
+            except ReaderUnavailable:
+                pass  # busy or not there yet: the session path below
+        # Autocommit: no BEGIN/ROLLBACK round trips. Under PostgreSQL's READ COMMITTED each
+        # statement takes its own snapshot inside a transaction too, so nothing is lost.
+        async with self.deps.db.read_engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return await self.deps.orgs.org_detail(conn, code)
 
     async def batch_get(
         self, caller: CallerContext, codes: Sequence[str]
