@@ -433,6 +433,7 @@ class Project(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    QUOTA_PER_SCHOOL_FIELD_NUMBER: _builtins.int
     project_code: _builtins.str
     """Unique; chosen by the creator (e.g. "GJ-BZK-ZXJ" for 本专科国家助学金)."""
     name: _builtins.str
@@ -461,6 +462,10 @@ class Project(_message.Message):
     description: _builtins.str
     created_by: _builtins.str
     version: _builtins.int
+    quota_per_school: _builtins.int
+    """名额: at most this many live records (not deleted or revoked) per school and period;
+    0 = no quota.
+    """
     @_builtins.property
     def tiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___AmountTier]:
         """Allowed amounts per record. With allow_custom_amount the amount may also be any value in
@@ -511,10 +516,11 @@ class Project(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         version: _builtins.int = ...,
+        quota_per_school: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_amount", b"allow_custom_amount", "annual", b"annual", "audit_levels", b"audit_levels", "category", b"category", "created_at", b"created_at", "created_by", b"created_by", "description", b"description", "end_school_year", b"end_school_year", "exclusions", b"exclusions", "max_amount_fen", b"max_amount_fen", "min_amount_fen", b"min_amount_fen", "min_hardship_level", b"min_hardship_level", "name", b"name", "owner_level", b"owner_level", "owner_org_code", b"owner_org_code", "owner_org_path", b"owner_org_path", "owner_type", b"owner_type", "policy_basis", b"policy_basis", "project_code", b"project_code", "requires_recognition", b"requires_recognition", "stage", b"stage", "start_school_year", b"start_school_year", "status", b"status", "tiers", b"tiers", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_amount", b"allow_custom_amount", "annual", b"annual", "audit_levels", b"audit_levels", "category", b"category", "created_at", b"created_at", "created_by", b"created_by", "description", b"description", "end_school_year", b"end_school_year", "exclusions", b"exclusions", "max_amount_fen", b"max_amount_fen", "min_amount_fen", b"min_amount_fen", "min_hardship_level", b"min_hardship_level", "name", b"name", "owner_level", b"owner_level", "owner_org_code", b"owner_org_code", "owner_org_path", b"owner_org_path", "owner_type", b"owner_type", "policy_basis", b"policy_basis", "project_code", b"project_code", "quota_per_school", b"quota_per_school", "requires_recognition", b"requires_recognition", "stage", b"stage", "start_school_year", b"start_school_year", "status", b"status", "tiers", b"tiers", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -543,6 +549,7 @@ class CreateProjectRequest(_message.Message):
     END_SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
     POLICY_BASIS_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    QUOTA_PER_SCHOOL_FIELD_NUMBER: _builtins.int
     project_code: _builtins.str
     name: _builtins.str
     owner_type: Global___ProjectOwnerType.ValueType
@@ -560,6 +567,7 @@ class CreateProjectRequest(_message.Message):
     end_school_year: _builtins.str
     policy_basis: _builtins.str
     description: _builtins.str
+    quota_per_school: _builtins.int
     @_builtins.property
     def tiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___AmountTier]: ...
     @_builtins.property
@@ -590,10 +598,11 @@ class CreateProjectRequest(_message.Message):
         end_school_year: _builtins.str = ...,
         policy_basis: _builtins.str = ...,
         description: _builtins.str = ...,
+        quota_per_school: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_amount", b"allow_custom_amount", "annual", b"annual", "audit_levels", b"audit_levels", "category", b"category", "description", b"description", "end_school_year", b"end_school_year", "exclusions", b"exclusions", "max_amount_fen", b"max_amount_fen", "min_amount_fen", b"min_amount_fen", "min_hardship_level", b"min_hardship_level", "name", b"name", "owner_org_code", b"owner_org_code", "owner_type", b"owner_type", "policy_basis", b"policy_basis", "project_code", b"project_code", "requires_recognition", b"requires_recognition", "stage", b"stage", "start_school_year", b"start_school_year", "tiers", b"tiers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_amount", b"allow_custom_amount", "annual", b"annual", "audit_levels", b"audit_levels", "category", b"category", "description", b"description", "end_school_year", b"end_school_year", "exclusions", b"exclusions", "max_amount_fen", b"max_amount_fen", "min_amount_fen", b"min_amount_fen", "min_hardship_level", b"min_hardship_level", "name", b"name", "owner_org_code", b"owner_org_code", "owner_type", b"owner_type", "policy_basis", b"policy_basis", "project_code", b"project_code", "quota_per_school", b"quota_per_school", "requires_recognition", b"requires_recognition", "stage", b"stage", "start_school_year", b"start_school_year", "tiers", b"tiers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -642,6 +651,7 @@ class UpdateProjectRequest(_message.Message):
     POLICY_BASIS_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    QUOTA_PER_SCHOOL_FIELD_NUMBER: _builtins.int
     project_code: _builtins.str
     name: _builtins.str
     stage: _common_pb2.Stage.ValueType
@@ -659,6 +669,7 @@ class UpdateProjectRequest(_message.Message):
     description: _builtins.str
     expected_version: _builtins.int
     """0 = no check; otherwise ABORTED when the project changed since."""
+    quota_per_school: _builtins.int
     @_builtins.property
     def tiers(self) -> Global___AmountTierList: ...
     @_builtins.property
@@ -687,10 +698,11 @@ class UpdateProjectRequest(_message.Message):
         policy_basis: _builtins.str | None = ...,
         description: _builtins.str | None = ...,
         expected_version: _builtins.int = ...,
+        quota_per_school: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_custom_amount", b"_allow_custom_amount", "_annual", b"_annual", "_category", b"_category", "_description", b"_description", "_end_school_year", b"_end_school_year", "_max_amount_fen", b"_max_amount_fen", "_min_amount_fen", b"_min_amount_fen", "_min_hardship_level", b"_min_hardship_level", "_name", b"_name", "_policy_basis", b"_policy_basis", "_requires_recognition", b"_requires_recognition", "_stage", b"_stage", "_start_school_year", b"_start_school_year", "_status", b"_status", "allow_custom_amount", b"allow_custom_amount", "annual", b"annual", "audit_levels", b"audit_levels", "category", b"category", "description", b"description", "end_school_year", b"end_school_year", "exclusions", b"exclusions", "max_amount_fen", b"max_amount_fen", "min_amount_fen", b"min_amount_fen", "min_hardship_level", b"min_hardship_level", "name", b"name", "policy_basis", b"policy_basis", "requires_recognition", b"requires_recognition", "stage", b"stage", "start_school_year", b"start_school_year", "status", b"status", "tiers", b"tiers"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_custom_amount", b"_allow_custom_amount", "_annual", b"_annual", "_category", b"_category", "_description", b"_description", "_end_school_year", b"_end_school_year", "_max_amount_fen", b"_max_amount_fen", "_min_amount_fen", b"_min_amount_fen", "_min_hardship_level", b"_min_hardship_level", "_name", b"_name", "_policy_basis", b"_policy_basis", "_quota_per_school", b"_quota_per_school", "_requires_recognition", b"_requires_recognition", "_stage", b"_stage", "_start_school_year", b"_start_school_year", "_status", b"_status", "allow_custom_amount", b"allow_custom_amount", "annual", b"annual", "audit_levels", b"audit_levels", "category", b"category", "description", b"description", "end_school_year", b"end_school_year", "exclusions", b"exclusions", "max_amount_fen", b"max_amount_fen", "min_amount_fen", b"min_amount_fen", "min_hardship_level", b"min_hardship_level", "name", b"name", "policy_basis", b"policy_basis", "quota_per_school", b"quota_per_school", "requires_recognition", b"requires_recognition", "stage", b"stage", "start_school_year", b"start_school_year", "status", b"status", "tiers", b"tiers"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_custom_amount", b"_allow_custom_amount", "_annual", b"_annual", "_category", b"_category", "_description", b"_description", "_end_school_year", b"_end_school_year", "_max_amount_fen", b"_max_amount_fen", "_min_amount_fen", b"_min_amount_fen", "_min_hardship_level", b"_min_hardship_level", "_name", b"_name", "_policy_basis", b"_policy_basis", "_requires_recognition", b"_requires_recognition", "_stage", b"_stage", "_start_school_year", b"_start_school_year", "_status", b"_status", "allow_custom_amount", b"allow_custom_amount", "annual", b"annual", "audit_levels", b"audit_levels", "category", b"category", "description", b"description", "end_school_year", b"end_school_year", "exclusions", b"exclusions", "expected_version", b"expected_version", "max_amount_fen", b"max_amount_fen", "min_amount_fen", b"min_amount_fen", "min_hardship_level", b"min_hardship_level", "name", b"name", "policy_basis", b"policy_basis", "project_code", b"project_code", "requires_recognition", b"requires_recognition", "stage", b"stage", "start_school_year", b"start_school_year", "status", b"status", "tiers", b"tiers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_custom_amount", b"_allow_custom_amount", "_annual", b"_annual", "_category", b"_category", "_description", b"_description", "_end_school_year", b"_end_school_year", "_max_amount_fen", b"_max_amount_fen", "_min_amount_fen", b"_min_amount_fen", "_min_hardship_level", b"_min_hardship_level", "_name", b"_name", "_policy_basis", b"_policy_basis", "_quota_per_school", b"_quota_per_school", "_requires_recognition", b"_requires_recognition", "_stage", b"_stage", "_start_school_year", b"_start_school_year", "_status", b"_status", "allow_custom_amount", b"allow_custom_amount", "annual", b"annual", "audit_levels", b"audit_levels", "category", b"category", "description", b"description", "end_school_year", b"end_school_year", "exclusions", b"exclusions", "expected_version", b"expected_version", "max_amount_fen", b"max_amount_fen", "min_amount_fen", b"min_amount_fen", "min_hardship_level", b"min_hardship_level", "name", b"name", "policy_basis", b"policy_basis", "project_code", b"project_code", "quota_per_school", b"quota_per_school", "requires_recognition", b"requires_recognition", "stage", b"stage", "start_school_year", b"start_school_year", "status", b"status", "tiers", b"tiers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__allow_custom_amount: _TypeAlias = _typing.Literal["allow_custom_amount"]  # noqa: Y015
     _WhichOneofArgType__allow_custom_amount: _TypeAlias = _typing.Literal["_allow_custom_amount", b"_allow_custom_amount"]  # noqa: Y015
@@ -712,6 +724,8 @@ class UpdateProjectRequest(_message.Message):
     _WhichOneofArgType__name: _TypeAlias = _typing.Literal["_name", b"_name"]  # noqa: Y015
     _WhichOneofReturnType__policy_basis: _TypeAlias = _typing.Literal["policy_basis"]  # noqa: Y015
     _WhichOneofArgType__policy_basis: _TypeAlias = _typing.Literal["_policy_basis", b"_policy_basis"]  # noqa: Y015
+    _WhichOneofReturnType__quota_per_school: _TypeAlias = _typing.Literal["quota_per_school"]  # noqa: Y015
+    _WhichOneofArgType__quota_per_school: _TypeAlias = _typing.Literal["_quota_per_school", b"_quota_per_school"]  # noqa: Y015
     _WhichOneofReturnType__requires_recognition: _TypeAlias = _typing.Literal["requires_recognition"]  # noqa: Y015
     _WhichOneofArgType__requires_recognition: _TypeAlias = _typing.Literal["_requires_recognition", b"_requires_recognition"]  # noqa: Y015
     _WhichOneofReturnType__stage: _TypeAlias = _typing.Literal["stage"]  # noqa: Y015
@@ -740,6 +754,8 @@ class UpdateProjectRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__name) -> _WhichOneofReturnType__name | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__policy_basis) -> _WhichOneofReturnType__policy_basis | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quota_per_school) -> _WhichOneofReturnType__quota_per_school | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__requires_recognition) -> _WhichOneofReturnType__requires_recognition | None: ...
     @_typing.overload
@@ -1089,6 +1105,7 @@ class Window(_message.Message):
     SET_BY_FIELD_NUMBER: _builtins.int
     SET_AT_FIELD_NUMBER: _builtins.int
     OPEN_NOW_FIELD_NUMBER: _builtins.int
+    IS_DEFAULT_FIELD_NUMBER: _builtins.int
     window_id: _builtins.str
     project_code: _builtins.str
     phase: Global___WindowPhase.ValueType
@@ -1101,6 +1118,8 @@ class Window(_message.Message):
     set_by: _builtins.str
     open_now: _builtins.bool
     """Computed when read."""
+    is_default: _builtins.bool
+    """No window was set: the default of 第十七条 (period start to its deadline, 24:00 Asia/Shanghai)."""
     @_builtins.property
     def period(self) -> _common_pb2.AidPeriod: ...
     @_builtins.property
@@ -1125,10 +1144,11 @@ class Window(_message.Message):
         set_by: _builtins.str = ...,
         set_at: _timestamp_pb2.Timestamp | None = ...,
         open_now: _builtins.bool = ...,
+        is_default: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ends_at", b"ends_at", "period", b"period", "set_at", b"set_at", "starts_at", b"starts_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ends_at", b"ends_at", "extension", b"extension", "open_now", b"open_now", "org_code", b"org_code", "org_path", b"org_path", "period", b"period", "phase", b"phase", "project_code", b"project_code", "reason", b"reason", "set_at", b"set_at", "set_by", b"set_by", "starts_at", b"starts_at", "window_id", b"window_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ends_at", b"ends_at", "extension", b"extension", "is_default", b"is_default", "open_now", b"open_now", "org_code", b"org_code", "org_path", b"org_path", "period", b"period", "phase", b"phase", "project_code", b"project_code", "reason", b"reason", "set_at", b"set_at", "set_by", b"set_by", "starts_at", b"starts_at", "window_id", b"window_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1380,7 +1400,9 @@ Global___GetEffectiveWindowsRequest: _TypeAlias = GetEffectiveWindowsRequest  # 
 
 @_typing.final
 class EffectiveWindow(_message.Message):
-    """The window governing one phase; window unset when none was set (the phase is closed)."""
+    """The window governing one phase: an open extension, else the most specific window set, else
+    the default of 第十七条 (window.is_default). Window unset only when the period is not open.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1779,16 +1801,22 @@ class GetRecordResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RECORD_FIELD_NUMBER: _builtins.int
+    WINDOWS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def record(self) -> Global___AidRecord: ...
+    @_builtins.property
+    def windows(self) -> _containers.RepeatedCompositeFieldContainer[Global___EffectiveWindow]:
+        """The windows governing the record's school for its project and period, for display."""
+
     def __init__(
         self,
         *,
         record: Global___AidRecord | None = ...,
+        windows: _abc.Iterable[Global___EffectiveWindow] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["record", b"record", "windows", b"windows"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1873,7 +1901,9 @@ class ListRecordsResponse(_message.Message):
     def page(self) -> _common_pb2.PageResponse: ...
     @_builtins.property
     def windows(self) -> _containers.RepeatedCompositeFieldContainer[Global___EffectiveWindow]:
-        """With project_code and period set: the windows governing org_code, for display."""
+        """The windows governing org_code for the project and period of the filter (or, without one,
+        for each project and period on the page; window.project_code tells them apart).
+        """
 
     def __init__(
         self,
@@ -1889,6 +1919,51 @@ class ListRecordsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListRecordsResponse: _TypeAlias = ListRecordsResponse  # noqa: Y015
+
+@_typing.final
+class ExportRecordsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filter(self) -> Global___ListRecordsRequest:
+        """The same filters as a list (its page is ignored)."""
+
+    def __init__(
+        self,
+        *,
+        filter: Global___ListRecordsRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportRecordsRequest: _TypeAlias = ExportRecordsRequest  # noqa: Y015
+
+@_typing.final
+class ExportRecordsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    ROW_COUNT_FIELD_NUMBER: _builtins.int
+    row_count: _builtins.int
+    @_builtins.property
+    def file(self) -> _common_pb2.FileContent: ...
+    def __init__(
+        self,
+        *,
+        file: _common_pb2.FileContent | None = ...,
+        row_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file", "row_count", b"row_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportRecordsResponse: _TypeAlias = ExportRecordsResponse  # noqa: Y015
 
 @_typing.final
 class RecordTransitionResult(_message.Message):
@@ -1927,7 +2002,7 @@ class SubmitRecordsRequest(_message.Message):
     RECORD_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def record_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """At most 1000."""
+        """At most 10,000."""
 
     def __init__(
         self,
@@ -1969,12 +2044,22 @@ class AuditRecordsRequest(_message.Message):
     RECORD_IDS_FIELD_NUMBER: _builtins.int
     DECISION_FIELD_NUMBER: _builtins.int
     OPINION_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    EXPECTED_COUNT_FIELD_NUMBER: _builtins.int
     decision: Global___AuditDecision.ValueType
     opinion: _builtins.str
     """审核意见; required for RETURN."""
+    expected_count: _builtins.int
+    """With filter: when > 0, the number of records the auditor saw; ABORTED if it changed."""
     @_builtins.property
     def record_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """At most 1000, all awaiting the caller's org."""
+        """At most 10,000, all awaiting the caller's org."""
+
+    @_builtins.property
+    def filter(self) -> Global___ListRecordsRequest:
+        """Instead of record_ids: every record matching the filter that awaits the caller's org
+        (its page is ignored; at most 200,000).
+        """
 
     def __init__(
         self,
@@ -1982,10 +2067,12 @@ class AuditRecordsRequest(_message.Message):
         record_ids: _abc.Iterable[_builtins.str] | None = ...,
         decision: Global___AuditDecision.ValueType = ...,
         opinion: _builtins.str = ...,
+        filter: Global___ListRecordsRequest | None = ...,
+        expected_count: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "opinion", b"opinion", "record_ids", b"record_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "expected_count", b"expected_count", "filter", b"filter", "opinion", b"opinion", "record_ids", b"record_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

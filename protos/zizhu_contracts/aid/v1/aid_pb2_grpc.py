@@ -129,6 +129,11 @@ class AidServiceStub:
                 request_serializer=zizhu__contracts_dot_aid_dot_v1_dot_aid__pb2.AuditRecordsRequest.SerializeToString,
                 response_deserializer=zizhu__contracts_dot_aid_dot_v1_dot_aid__pb2.AuditRecordsResponse.FromString,
                 _registered_method=True)
+        self.ExportRecords = channel.unary_unary(
+                '/zizhu_contracts.aid.v1.AidService/ExportRecords',
+                request_serializer=zizhu__contracts_dot_aid_dot_v1_dot_aid__pb2.ExportRecordsRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_aid_dot_v1_dot_aid__pb2.ExportRecordsResponse.FromString,
+                _registered_method=True)
         self.RevokeRecord = channel.unary_unary(
                 '/zizhu_contracts.aid.v1.AidService/RevokeRecord',
                 request_serializer=zizhu__contracts_dot_aid_dot_v1_dot_aid__pb2.RevokeRecordRequest.SerializeToString,
@@ -251,7 +256,8 @@ class AidServiceServicer:
 
     def GetEffectiveWindows(self, request, context):
         """The window governing each phase for one org, and whether it is open now (pages show the
-        start and end in red).
+        start and end in red); for one project, or (project_code empty) every active project the org
+        works on; period empty = the current term (Asia/Shanghai).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -302,9 +308,18 @@ class AidServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AuditRecords(self, request, context):
-        """Approves or returns (资助名单审核) many records at the caller's level with one opinion.
+        """Approves or returns (资助名单审核) many records at the caller's level with one opinion: the
+        listed ids, or every record of a filter awaiting the caller's org (bulk decision).
         All-or-nothing: if any record cannot take the decision, nothing changes and the error
         details list them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportRecords(self, request, context):
+        """The records ListRecords would return (same filters, every page) as an .xlsx file (导出),
+        at most 200,000 rows; an audited action.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -348,7 +363,8 @@ class AidServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Stats(self, request, context):
-        """Counts and amounts by child region, project, stage or category for one period.
+        """Counts and amounts by child region, project, stage or category for one period (empty = the
+        current term).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -458,6 +474,11 @@ def add_AidServiceServicer_to_server(servicer, server):
                     servicer.AuditRecords,
                     request_deserializer=zizhu__contracts_dot_aid_dot_v1_dot_aid__pb2.AuditRecordsRequest.FromString,
                     response_serializer=zizhu__contracts_dot_aid_dot_v1_dot_aid__pb2.AuditRecordsResponse.SerializeToString,
+            ),
+            'ExportRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportRecords,
+                    request_deserializer=zizhu__contracts_dot_aid_dot_v1_dot_aid__pb2.ExportRecordsRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_aid_dot_v1_dot_aid__pb2.ExportRecordsResponse.SerializeToString,
             ),
             'RevokeRecord': grpc.unary_unary_rpc_method_handler(
                     servicer.RevokeRecord,
@@ -1008,6 +1029,33 @@ class AidService:
             '/zizhu_contracts.aid.v1.AidService/AuditRecords',
             zizhu__contracts_dot_aid_dot_v1_dot_aid__pb2.AuditRecordsRequest.SerializeToString,
             zizhu__contracts_dot_aid_dot_v1_dot_aid__pb2.AuditRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.aid.v1.AidService/ExportRecords',
+            zizhu__contracts_dot_aid_dot_v1_dot_aid__pb2.ExportRecordsRequest.SerializeToString,
+            zizhu__contracts_dot_aid_dot_v1_dot_aid__pb2.ExportRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -75,7 +75,8 @@ class AidServiceStub:
     """Reopens a phase for one school or region until a date (延期, 补录), from an authority above it."""
     GetEffectiveWindows: _grpc.UnaryUnaryMultiCallable[_aid_pb2.GetEffectiveWindowsRequest, _aid_pb2.GetEffectiveWindowsResponse]
     """The window governing each phase for one org, and whether it is open now (pages show the
-    start and end in red).
+    start and end in red); for one project, or (project_code empty) every active project the org
+    works on; period empty = the current term (Asia/Shanghai).
     """
     EnterRecord: _grpc.UnaryUnaryMultiCallable[_aid_pb2.EnterRecordRequest, _aid_pb2.EnterRecordResponse]
     """Validates and creates one aid record (资助名单录入) as DRAFT: student enrolled at the school
@@ -93,9 +94,14 @@ class AidServiceStub:
     SubmitRecords: _grpc.UnaryUnaryMultiCallable[_aid_pb2.SubmitRecordsRequest, _aid_pb2.SubmitRecordsResponse]
     """Sends DRAFT or RETURNED records to the school audit (上报). All-or-nothing."""
     AuditRecords: _grpc.UnaryUnaryMultiCallable[_aid_pb2.AuditRecordsRequest, _aid_pb2.AuditRecordsResponse]
-    """Approves or returns (资助名单审核) many records at the caller's level with one opinion.
+    """Approves or returns (资助名单审核) many records at the caller's level with one opinion: the
+    listed ids, or every record of a filter awaiting the caller's org (bulk decision).
     All-or-nothing: if any record cannot take the decision, nothing changes and the error
     details list them.
+    """
+    ExportRecords: _grpc.UnaryUnaryMultiCallable[_aid_pb2.ExportRecordsRequest, _aid_pb2.ExportRecordsResponse]
+    """The records ListRecords would return (same filters, every page) as an .xlsx file (导出),
+    at most 200,000 rows; an audited action.
     """
     RevokeRecord: _grpc.UnaryUnaryMultiCallable[_aid_pb2.RevokeRecordRequest, _aid_pb2.RevokeRecordResponse]
     """Revokes an APPROVED record (e.g. paid in error); publishes aid.record.revoked."""
@@ -111,7 +117,9 @@ class AidServiceStub:
     GetImportReport: _grpc.UnaryUnaryMultiCallable[_aid_pb2.GetImportReportRequest, _aid_pb2.GetImportReportResponse]
     """The row-level error report (row, column, value, why; in Chinese) as .xlsx."""
     Stats: _grpc.UnaryUnaryMultiCallable[_aid_pb2.StatsRequest, _aid_pb2.StatsResponse]
-    """Counts and amounts by child region, project, stage or category for one period."""
+    """Counts and amounts by child region, project, stage or category for one period (empty = the
+    current term).
+    """
     ListApprovedRecordsForPeriod: _grpc.UnaryUnaryMultiCallable[_aid_pb2.ListApprovedRecordsForPeriodRequest, _aid_pb2.ListApprovedRecordsForPeriodResponse]
     """Compact approved records of a period by cursor (reconcile's comparison, funding's execution)."""
 
@@ -147,7 +155,8 @@ class AidServiceAsyncStub(AidServiceStub):
     """Reopens a phase for one school or region until a date (延期, 补录), from an authority above it."""
     GetEffectiveWindows: _aio.UnaryUnaryMultiCallable[_aid_pb2.GetEffectiveWindowsRequest, _aid_pb2.GetEffectiveWindowsResponse]  # type: ignore[assignment]
     """The window governing each phase for one org, and whether it is open now (pages show the
-    start and end in red).
+    start and end in red); for one project, or (project_code empty) every active project the org
+    works on; period empty = the current term (Asia/Shanghai).
     """
     EnterRecord: _aio.UnaryUnaryMultiCallable[_aid_pb2.EnterRecordRequest, _aid_pb2.EnterRecordResponse]  # type: ignore[assignment]
     """Validates and creates one aid record (资助名单录入) as DRAFT: student enrolled at the school
@@ -165,9 +174,14 @@ class AidServiceAsyncStub(AidServiceStub):
     SubmitRecords: _aio.UnaryUnaryMultiCallable[_aid_pb2.SubmitRecordsRequest, _aid_pb2.SubmitRecordsResponse]  # type: ignore[assignment]
     """Sends DRAFT or RETURNED records to the school audit (上报). All-or-nothing."""
     AuditRecords: _aio.UnaryUnaryMultiCallable[_aid_pb2.AuditRecordsRequest, _aid_pb2.AuditRecordsResponse]  # type: ignore[assignment]
-    """Approves or returns (资助名单审核) many records at the caller's level with one opinion.
+    """Approves or returns (资助名单审核) many records at the caller's level with one opinion: the
+    listed ids, or every record of a filter awaiting the caller's org (bulk decision).
     All-or-nothing: if any record cannot take the decision, nothing changes and the error
     details list them.
+    """
+    ExportRecords: _aio.UnaryUnaryMultiCallable[_aid_pb2.ExportRecordsRequest, _aid_pb2.ExportRecordsResponse]  # type: ignore[assignment]
+    """The records ListRecords would return (same filters, every page) as an .xlsx file (导出),
+    at most 200,000 rows; an audited action.
     """
     RevokeRecord: _aio.UnaryUnaryMultiCallable[_aid_pb2.RevokeRecordRequest, _aid_pb2.RevokeRecordResponse]  # type: ignore[assignment]
     """Revokes an APPROVED record (e.g. paid in error); publishes aid.record.revoked."""
@@ -183,7 +197,9 @@ class AidServiceAsyncStub(AidServiceStub):
     GetImportReport: _aio.UnaryUnaryMultiCallable[_aid_pb2.GetImportReportRequest, _aid_pb2.GetImportReportResponse]  # type: ignore[assignment]
     """The row-level error report (row, column, value, why; in Chinese) as .xlsx."""
     Stats: _aio.UnaryUnaryMultiCallable[_aid_pb2.StatsRequest, _aid_pb2.StatsResponse]  # type: ignore[assignment]
-    """Counts and amounts by child region, project, stage or category for one period."""
+    """Counts and amounts by child region, project, stage or category for one period (empty = the
+    current term).
+    """
     ListApprovedRecordsForPeriod: _aio.UnaryUnaryMultiCallable[_aid_pb2.ListApprovedRecordsForPeriodRequest, _aid_pb2.ListApprovedRecordsForPeriodResponse]  # type: ignore[assignment]
     """Compact approved records of a period by cursor (reconcile's comparison, funding's execution)."""
 
@@ -288,7 +304,8 @@ class AidServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_aid_pb2.GetEffectiveWindowsResponse, _abc.Awaitable[_aid_pb2.GetEffectiveWindowsResponse]]:
         """The window governing each phase for one org, and whether it is open now (pages show the
-        start and end in red).
+        start and end in red); for one project, or (project_code empty) every active project the org
+        works on; period empty = the current term (Asia/Shanghai).
         """
 
     @_abc_1.abstractmethod
@@ -348,9 +365,20 @@ class AidServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _aid_pb2.AuditRecordsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_aid_pb2.AuditRecordsResponse, _abc.Awaitable[_aid_pb2.AuditRecordsResponse]]:
-        """Approves or returns (资助名单审核) many records at the caller's level with one opinion.
+        """Approves or returns (资助名单审核) many records at the caller's level with one opinion: the
+        listed ids, or every record of a filter awaiting the caller's org (bulk decision).
         All-or-nothing: if any record cannot take the decision, nothing changes and the error
         details list them.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportRecords(
+        self,
+        request: _aid_pb2.ExportRecordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_aid_pb2.ExportRecordsResponse, _abc.Awaitable[_aid_pb2.ExportRecordsResponse]]:
+        """The records ListRecords would return (same filters, every page) as an .xlsx file (导出),
+        at most 200,000 rows; an audited action.
         """
 
     @_abc_1.abstractmethod
@@ -402,7 +430,9 @@ class AidServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _aid_pb2.StatsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_aid_pb2.StatsResponse, _abc.Awaitable[_aid_pb2.StatsResponse]]:
-        """Counts and amounts by child region, project, stage or category for one period."""
+        """Counts and amounts by child region, project, stage or category for one period (empty = the
+        current term).
+        """
 
     @_abc_1.abstractmethod
     def ListApprovedRecordsForPeriod(

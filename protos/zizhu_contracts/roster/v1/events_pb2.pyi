@@ -177,6 +177,7 @@ class MembershipAdded(_message.Message):
     VALID_FROM_FIELD_NUMBER: _builtins.int
     VALID_TO_FIELD_NUMBER: _builtins.int
     VERIFICATION_STATUS_FIELD_NUMBER: _builtins.int
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
     membership_id: _builtins.str
     student_id: _builtins.str
     id_number_blind_index: _builtins.str
@@ -190,6 +191,7 @@ class MembershipAdded(_message.Message):
     valid_from: _builtins.str
     valid_to: _builtins.str
     verification_status: _roster_pb2.VerificationStatus.ValueType
+    school_year: _builtins.str
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     def __init__(
@@ -208,10 +210,11 @@ class MembershipAdded(_message.Message):
         valid_from: _builtins.str = ...,
         valid_to: _builtins.str = ...,
         verification_status: _roster_pb2.VerificationStatus.ValueType = ...,
+        school_year: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "group", b"group", "id_number_blind_index", b"id_number_blind_index", "membership_id", b"membership_id", "meta", b"meta", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "source", b"source", "stage", b"stage", "student_id", b"student_id", "valid_from", b"valid_from", "valid_to", b"valid_to", "verification_status", b"verification_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "group", b"group", "id_number_blind_index", b"id_number_blind_index", "membership_id", b"membership_id", "meta", b"meta", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "school_year", b"school_year", "source", b"source", "stage", b"stage", "student_id", b"student_id", "valid_from", b"valid_from", "valid_to", b"valid_to", "verification_status", b"verification_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -232,11 +235,17 @@ class MembershipVerified(_message.Message):
     GROUP_FIELD_NUMBER: _builtins.int
     VERIFICATION_STATUS_FIELD_NUMBER: _builtins.int
     VERIFIED_AT_FIELD_NUMBER: _builtins.int
+    SCHOOL_ORG_PATH_FIELD_NUMBER: _builtins.int
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
     membership_id: _builtins.str
     student_id: _builtins.str
     school_org_code: _builtins.str
     group: _common_pb2.SpecialGroup.ValueType
     verification_status: _roster_pb2.VerificationStatus.ValueType
+    school_org_path: _builtins.str
+    school_year: _builtins.str
+    note: _builtins.str
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
@@ -251,10 +260,13 @@ class MembershipVerified(_message.Message):
         group: _common_pb2.SpecialGroup.ValueType = ...,
         verification_status: _roster_pb2.VerificationStatus.ValueType = ...,
         verified_at: _timestamp_pb2.Timestamp | None = ...,
+        school_org_path: _builtins.str = ...,
+        school_year: _builtins.str = ...,
+        note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "verified_at", b"verified_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["group", b"group", "membership_id", b"membership_id", "meta", b"meta", "school_org_code", b"school_org_code", "student_id", b"student_id", "verification_status", b"verification_status", "verified_at", b"verified_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group", b"group", "membership_id", b"membership_id", "meta", b"meta", "note", b"note", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "school_year", b"school_year", "student_id", b"student_id", "verification_status", b"verification_status", "verified_at", b"verified_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -275,6 +287,8 @@ class MembershipEnded(_message.Message):
     ENDED_ON_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     BATCH_ID_FIELD_NUMBER: _builtins.int
+    SCHOOL_ORG_PATH_FIELD_NUMBER: _builtins.int
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
     membership_id: _builtins.str
     student_id: _builtins.str
     school_org_code: _builtins.str
@@ -284,6 +298,8 @@ class MembershipEnded(_message.Message):
     reason: _builtins.str
     batch_id: _builtins.str
     """Set when a FULL or DELTA issue batch ended it."""
+    school_org_path: _builtins.str
+    school_year: _builtins.str
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     def __init__(
@@ -298,10 +314,12 @@ class MembershipEnded(_message.Message):
         ended_on: _builtins.str = ...,
         reason: _builtins.str = ...,
         batch_id: _builtins.str = ...,
+        school_org_path: _builtins.str = ...,
+        school_year: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "ended_on", b"ended_on", "group", b"group", "membership_id", b"membership_id", "meta", b"meta", "reason", b"reason", "school_org_code", b"school_org_code", "source", b"source", "student_id", b"student_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "ended_on", b"ended_on", "group", b"group", "membership_id", b"membership_id", "meta", b"meta", "reason", b"reason", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "school_year", b"school_year", "source", b"source", "student_id", b"student_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -329,6 +347,8 @@ class IssueBatchCommitted(_message.Message):
     MEMBERSHIPS_ADDED_FIELD_NUMBER: _builtins.int
     MEMBERSHIPS_ENDED_FIELD_NUMBER: _builtins.int
     COMMITTED_AT_FIELD_NUMBER: _builtins.int
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
+    ISSUING_ORG_PATH_FIELD_NUMBER: _builtins.int
     batch_id: _builtins.str
     issuing_org_code: _builtins.str
     mode: _roster_pb2.IssueMode.ValueType
@@ -340,6 +360,8 @@ class IssueBatchCommitted(_message.Message):
     invalid_count: _builtins.int
     memberships_added: _builtins.int
     memberships_ended: _builtins.int
+    school_year: _builtins.str
+    issuing_org_path: _builtins.str
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
@@ -363,10 +385,12 @@ class IssueBatchCommitted(_message.Message):
         memberships_added: _builtins.int = ...,
         memberships_ended: _builtins.int = ...,
         committed_at: _timestamp_pb2.Timestamp | None = ...,
+        school_year: _builtins.str = ...,
+        issuing_org_path: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["committed_at", b"committed_at", "meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_date", b"as_of_date", "batch_id", b"batch_id", "committed_at", b"committed_at", "groups", b"groups", "invalid_count", b"invalid_count", "issuing_org_code", b"issuing_org_code", "matched_count", b"matched_count", "memberships_added", b"memberships_added", "memberships_ended", b"memberships_ended", "meta", b"meta", "mode", b"mode", "not_enrolled_count", b"not_enrolled_count", "not_found_count", b"not_found_count", "row_count", b"row_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_date", b"as_of_date", "batch_id", b"batch_id", "committed_at", b"committed_at", "groups", b"groups", "invalid_count", b"invalid_count", "issuing_org_code", b"issuing_org_code", "issuing_org_path", b"issuing_org_path", "matched_count", b"matched_count", "memberships_added", b"memberships_added", "memberships_ended", b"memberships_ended", "meta", b"meta", "mode", b"mode", "not_enrolled_count", b"not_enrolled_count", "not_found_count", b"not_found_count", "row_count", b"row_count", "school_year", b"school_year"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

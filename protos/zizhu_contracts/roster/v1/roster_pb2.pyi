@@ -253,6 +253,11 @@ class _MatchStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MatchStat
     """非在校 (student found but not in school)"""
     MATCH_STATUS_INVALID: _MatchStatus.ValueType  # 5
     """数据有误 (bad ID number or group)"""
+    MATCH_STATUS_AMBIGUOUS: _MatchStatus.ValueType  # 6
+    """待人工确认: the ID number matches a student whose name differs, or who is enrolled at
+    several schools.
+    匹配存疑
+    """
 
 class MatchStatus(_MatchStatus, metaclass=_MatchStatusEnumTypeWrapper):
     """Result of matching an issued row to the roster."""
@@ -268,7 +273,38 @@ MATCH_STATUS_NOT_ENROLLED: MatchStatus.ValueType  # 4
 """非在校 (student found but not in school)"""
 MATCH_STATUS_INVALID: MatchStatus.ValueType  # 5
 """数据有误 (bad ID number or group)"""
+MATCH_STATUS_AMBIGUOUS: MatchStatus.ValueType  # 6
+"""待人工确认: the ID number matches a student whose name differs, or who is enrolled at
+several schools.
+匹配存疑
+"""
 Global___MatchStatus: _TypeAlias = MatchStatus  # noqa: Y015
+
+class _IssueChangeKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _IssueChangeKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_IssueChangeKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ISSUE_CHANGE_KIND_UNSPECIFIED: _IssueChangeKind.ValueType  # 0
+    ISSUE_CHANGE_KIND_ADDED: _IssueChangeKind.ValueType  # 1
+    """新增"""
+    ISSUE_CHANGE_KIND_REMOVED: _IssueChangeKind.ValueType  # 2
+    """退出"""
+    ISSUE_CHANGE_KIND_CHANGED: _IssueChangeKind.ValueType  # 3
+    """信息变更 (name, region or validity)"""
+
+class IssueChangeKind(_IssueChangeKind, metaclass=_IssueChangeKindEnumTypeWrapper):
+    """How a student's listing changed from the previous issue batch."""
+
+ISSUE_CHANGE_KIND_UNSPECIFIED: IssueChangeKind.ValueType  # 0
+ISSUE_CHANGE_KIND_ADDED: IssueChangeKind.ValueType  # 1
+"""新增"""
+ISSUE_CHANGE_KIND_REMOVED: IssueChangeKind.ValueType  # 2
+"""退出"""
+ISSUE_CHANGE_KIND_CHANGED: IssueChangeKind.ValueType  # 3
+"""信息变更 (name, region or validity)"""
+Global___IssueChangeKind: _TypeAlias = IssueChangeKind  # noqa: Y015
 
 class _VerificationStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -334,6 +370,7 @@ class Enrollment(_message.Message):
     ENROLLED_ON_FIELD_NUMBER: _builtins.int
     LEFT_ON_FIELD_NUMBER: _builtins.int
     BOARDER_FIELD_NUMBER: _builtins.int
+    STATUS_DATE_FIELD_NUMBER: _builtins.int
     school_org_code: _builtins.str
     school_name: _builtins.str
     school_org_path: _builtins.str
@@ -351,6 +388,8 @@ class Enrollment(_message.Message):
     """Date the student left (graduated, dropped out, transferred); empty while enrolled."""
     boarder: _builtins.bool
     """寄宿生 (boards at school); drives the boarders' living subsidy."""
+    status_date: _builtins.str
+    """Date the current status took effect (学籍状态变动日期)."""
     def __init__(
         self,
         *,
@@ -366,10 +405,11 @@ class Enrollment(_message.Message):
         enrolled_on: _builtins.str = ...,
         left_on: _builtins.str = ...,
         boarder: _builtins.bool = ...,
+        status_date: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["boarder", b"boarder", "class_name", b"class_name", "enrolled_on", b"enrolled_on", "grade", b"grade", "left_on", b"left_on", "major_name", b"major_name", "school_name", b"school_name", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "stage", b"stage", "status", b"status", "student_number", b"student_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["boarder", b"boarder", "class_name", b"class_name", "enrolled_on", b"enrolled_on", "grade", b"grade", "left_on", b"left_on", "major_name", b"major_name", "school_name", b"school_name", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "stage", b"stage", "status", b"status", "status_date", b"status_date", "student_number", b"student_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -397,6 +437,8 @@ class Student(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    PHONE_MASKED_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
     student_id: _builtins.str
     name: _builtins.str
     gender: Global___Gender.ValueType
@@ -413,6 +455,9 @@ class Student(_message.Message):
     household_region_code: _builtins.str
     """GB/T 2260 code of the registered household (户籍所在地)."""
     version: _builtins.int
+    phone_masked: _builtins.str
+    """Contact phone (联系电话), masked; the full value only in an audited read."""
+    phone: _builtins.str
     @_builtins.property
     def enrollment(self) -> Global___Enrollment:
         """The latest enrolment."""
@@ -452,14 +497,115 @@ class Student(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         version: _builtins.int = ...,
+        phone_masked: _builtins.str = ...,
+        phone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "current_recognition", b"current_recognition", "enrollment", b"enrollment", "synced_at", b"synced_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "created_at", b"created_at", "current_recognition", b"current_recognition", "enrollment", b"enrollment", "ethnicity", b"ethnicity", "gender", b"gender", "groups", b"groups", "household_region_code", b"household_region_code", "household_type", b"household_type", "id_number", b"id_number", "id_number_blind_index", b"id_number_blind_index", "id_number_masked", b"id_number_masked", "id_type", b"id_type", "name", b"name", "student_id", b"student_id", "synced_at", b"synced_at", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "created_at", b"created_at", "current_recognition", b"current_recognition", "enrollment", b"enrollment", "ethnicity", b"ethnicity", "gender", b"gender", "groups", b"groups", "household_region_code", b"household_region_code", "household_type", b"household_type", "id_number", b"id_number", "id_number_blind_index", b"id_number_blind_index", "id_number_masked", b"id_number_masked", "id_type", b"id_type", "name", b"name", "phone", b"phone", "phone_masked", b"phone_masked", "student_id", b"student_id", "synced_at", b"synced_at", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Student: _TypeAlias = Student  # noqa: Y015
+
+@_typing.final
+class StudentChange(_message.Message):
+    """One change of a student's record (学籍变动历史), newest first in responses. Values of personal
+    identifiers are never included.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class BeforeEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class AfterEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CHANGE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELDS_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    SCHOOL_ORG_CODE_FIELD_NUMBER: _builtins.int
+    SOURCE_SYSTEM_FIELD_NUMBER: _builtins.int
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    change_id: _builtins.str
+    kind: _builtins.str
+    """"updated" (person facts), "enrollment_changed", "enrolled", "transferred_out",
+    "transferred_in".
+    """
+    school_org_code: _builtins.str
+    source_system: _builtins.str
+    batch_id: _builtins.str
+    actor_account_id: _builtins.str
+    @_builtins.property
+    def changed_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def before(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Field → value before/after, for the changed fields (masked where personal)."""
+
+    @_builtins.property
+    def after(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        change_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        changed_fields: _abc.Iterable[_builtins.str] | None = ...,
+        before: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        after: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        school_org_code: _builtins.str = ...,
+        source_system: _builtins.str = ...,
+        batch_id: _builtins.str = ...,
+        actor_account_id: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_account_id", b"actor_account_id", "after", b"after", "batch_id", b"batch_id", "before", b"before", "change_id", b"change_id", "changed_fields", b"changed_fields", "kind", b"kind", "occurred_at", b"occurred_at", "school_org_code", b"school_org_code", "source_system", b"source_system"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StudentChange: _TypeAlias = StudentChange  # noqa: Y015
 
 @_typing.final
 class StudentSyncRow(_message.Message):
@@ -485,6 +631,8 @@ class StudentSyncRow(_message.Message):
     ENROLLED_ON_FIELD_NUMBER: _builtins.int
     LEFT_ON_FIELD_NUMBER: _builtins.int
     BOARDER_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    STATUS_DATE_FIELD_NUMBER: _builtins.int
     id_type: _common_pb2.IdType.ValueType
     id_number: _builtins.str
     name: _builtins.str
@@ -503,6 +651,8 @@ class StudentSyncRow(_message.Message):
     enrolled_on: _builtins.str
     left_on: _builtins.str
     boarder: _builtins.bool
+    phone: _builtins.str
+    status_date: _builtins.str
     def __init__(
         self,
         *,
@@ -524,10 +674,12 @@ class StudentSyncRow(_message.Message):
         enrolled_on: _builtins.str = ...,
         left_on: _builtins.str = ...,
         boarder: _builtins.bool = ...,
+        phone: _builtins.str = ...,
+        status_date: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "boarder", b"boarder", "class_name", b"class_name", "enrolled_on", b"enrolled_on", "ethnicity", b"ethnicity", "gender", b"gender", "grade", b"grade", "household_region_code", b"household_region_code", "household_type", b"household_type", "id_number", b"id_number", "id_type", b"id_type", "left_on", b"left_on", "major_name", b"major_name", "name", b"name", "school_org_code", b"school_org_code", "stage", b"stage", "status", b"status", "student_number", b"student_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "boarder", b"boarder", "class_name", b"class_name", "enrolled_on", b"enrolled_on", "ethnicity", b"ethnicity", "gender", b"gender", "grade", b"grade", "household_region_code", b"household_region_code", "household_type", b"household_type", "id_number", b"id_number", "id_type", b"id_type", "left_on", b"left_on", "major_name", b"major_name", "name", b"name", "phone", b"phone", "school_org_code", b"school_org_code", "stage", b"stage", "status", b"status", "status_date", b"status_date", "student_number", b"student_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -644,25 +796,134 @@ class GetStudentResponse(_message.Message):
 
     STUDENT_FIELD_NUMBER: _builtins.int
     ENROLLMENTS_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def student(self) -> Global___Student: ...
     @_builtins.property
     def enrollments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Enrollment]:
         """Every enrolment, newest first (only with include_history)."""
 
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___StudentChange]:
+        """Changes of the record, newest first (only with include_history)."""
+
     def __init__(
         self,
         *,
         student: Global___Student | None = ...,
         enrollments: _abc.Iterable[Global___Enrollment] | None = ...,
+        changes: _abc.Iterable[Global___StudentChange] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["student", b"student"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrollments", b"enrollments", "student", b"student"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "enrollments", b"enrollments", "student", b"student"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStudentResponse: _TypeAlias = GetStudentResponse  # noqa: Y015
+
+@_typing.final
+class ImportStudentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_SYSTEM_FIELD_NUMBER: _builtins.int
+    FILE_FIELD_NUMBER: _builtins.int
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    SKIP_INVALID_ROWS_FIELD_NUMBER: _builtins.int
+    source_system: _builtins.str
+    """"学籍系统" or "学信网"; recorded with each change."""
+    import_id: _builtins.str
+    """A staged import from an earlier dry run."""
+    dry_run: _builtins.bool
+    """true: validate and stage only."""
+    skip_invalid_rows: _builtins.bool
+    """true: write the valid rows and report the invalid ones; false: any error writes nothing."""
+    @_builtins.property
+    def file(self) -> _common_pb2.FileContent:
+        """A new upload (.csv in UTF-8 or GB18030, or .xlsx), at most 60 MiB."""
+
+    def __init__(
+        self,
+        *,
+        source_system: _builtins.str = ...,
+        file: _common_pb2.FileContent | None = ...,
+        import_id: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+        skip_invalid_rows: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["file", b"file", "import_id", b"import_id", "source", b"source"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "file", b"file", "import_id", b"import_id", "skip_invalid_rows", b"skip_invalid_rows", "source", b"source", "source_system", b"source_system"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["file", "import_id"]  # noqa: Y015
+    _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
+
+Global___ImportStudentsRequest: _TypeAlias = ImportStudentsRequest  # noqa: Y015
+
+@_typing.final
+class ImportStudentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    UNCHANGED_COUNT_FIELD_NUMBER: _builtins.int
+    unchanged_count: _builtins.int
+    @_builtins.property
+    def summary(self) -> _common_pb2.ImportSummary: ...
+    def __init__(
+        self,
+        *,
+        summary: _common_pb2.ImportSummary | None = ...,
+        unchanged_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary", "unchanged_count", b"unchanged_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportStudentsResponse: _TypeAlias = ImportStudentsResponse  # noqa: Y015
+
+@_typing.final
+class GetStudentTemplateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORMAT_FIELD_NUMBER: _builtins.int
+    format: _builtins.str
+    """"xlsx" (default) or "csv"."""
+    def __init__(
+        self,
+        *,
+        format: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStudentTemplateRequest: _TypeAlias = GetStudentTemplateRequest  # noqa: Y015
+
+@_typing.final
+class GetStudentTemplateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def file(self) -> _common_pb2.FileContent: ...
+    def __init__(
+        self,
+        *,
+        file: _common_pb2.FileContent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStudentTemplateResponse: _TypeAlias = GetStudentTemplateResponse  # noqa: Y015
 
 @_typing.final
 class BatchGetStudentsRequest(_message.Message):
@@ -808,6 +1069,7 @@ class EnrollmentCheck(_message.Message):
     SCHOOL_ORG_CODE_FIELD_NUMBER: _builtins.int
     STAGE_FIELD_NUMBER: _builtins.int
     PERIOD_FIELD_NUMBER: _builtins.int
+    ID_NUMBER_BLIND_INDEX_FIELD_NUMBER: _builtins.int
     student_id: _builtins.str
     """student_id, or id_type + id_number."""
     id_type: _common_pb2.IdType.ValueType
@@ -816,6 +1078,8 @@ class EnrollmentCheck(_message.Message):
     """When set, must equal the name in 学籍."""
     school_org_code: _builtins.str
     stage: _common_pb2.Stage.ValueType
+    id_number_blind_index: _builtins.str
+    """The cross-service person key instead of the ID number (a caller that stores only it)."""
     @_builtins.property
     def period(self) -> _common_pb2.AidPeriod: ...
     def __init__(
@@ -828,10 +1092,11 @@ class EnrollmentCheck(_message.Message):
         school_org_code: _builtins.str = ...,
         stage: _common_pb2.Stage.ValueType = ...,
         period: _common_pb2.AidPeriod | None = ...,
+        id_number_blind_index: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["period", b"period"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id_number", b"id_number", "id_type", b"id_type", "name", b"name", "period", b"period", "school_org_code", b"school_org_code", "stage", b"stage", "student_id", b"student_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id_number", b"id_number", "id_number_blind_index", b"id_number_blind_index", "id_type", b"id_type", "name", b"name", "period", b"period", "school_org_code", b"school_org_code", "stage", b"stage", "student_id", b"student_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -983,6 +1248,7 @@ class Membership(_message.Message):
     CREATED_BY_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
     membership_id: _builtins.str
     student_id: _builtins.str
     student_name: _builtins.str
@@ -1009,6 +1275,8 @@ class Membership(_message.Message):
     end_reason: _builtins.str
     created_by: _builtins.str
     version: _builtins.int
+    school_year: _builtins.str
+    """School year the membership is kept for ("2024-2025")."""
     @_builtins.property
     def verified_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1043,10 +1311,11 @@ class Membership(_message.Message):
         created_by: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         version: _builtins.int = ...,
+        school_year: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "ended_at", b"ended_at", "verified_at", b"verified_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "created_at", b"created_at", "created_by", b"created_by", "end_reason", b"end_reason", "ended_at", b"ended_at", "evidence_note", b"evidence_note", "group", b"group", "id_number_masked", b"id_number_masked", "issued_row_id", b"issued_row_id", "membership_id", b"membership_id", "school_name", b"school_name", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "source", b"source", "stage", b"stage", "status", b"status", "student_id", b"student_id", "student_name", b"student_name", "valid_from", b"valid_from", "valid_to", b"valid_to", "verification_note", b"verification_note", "verification_status", b"verification_status", "verified_at", b"verified_at", "verified_by", b"verified_by", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "created_at", b"created_at", "created_by", b"created_by", "end_reason", b"end_reason", "ended_at", b"ended_at", "evidence_note", b"evidence_note", "group", b"group", "id_number_masked", b"id_number_masked", "issued_row_id", b"issued_row_id", "membership_id", b"membership_id", "school_name", b"school_name", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "school_year", b"school_year", "source", b"source", "stage", b"stage", "status", b"status", "student_id", b"student_id", "student_name", b"student_name", "valid_from", b"valid_from", "valid_to", b"valid_to", "verification_note", b"verification_note", "verification_status", b"verification_status", "verified_at", b"verified_at", "verified_by", b"verified_by", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1076,6 +1345,13 @@ class IssueBatch(_message.Message):
     CREATED_BY_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     COMMITTED_AT_FIELD_NUMBER: _builtins.int
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
+    PREVIOUS_BATCH_ID_FIELD_NUMBER: _builtins.int
+    ADDED_COUNT_FIELD_NUMBER: _builtins.int
+    REMOVED_COUNT_FIELD_NUMBER: _builtins.int
+    CHANGED_COUNT_FIELD_NUMBER: _builtins.int
+    AMBIGUOUS_COUNT_FIELD_NUMBER: _builtins.int
+    CHUNK_COUNT_FIELD_NUMBER: _builtins.int
     batch_id: _builtins.str
     issuing_org_code: _builtins.str
     issuing_org_path: _builtins.str
@@ -1095,6 +1371,16 @@ class IssueBatch(_message.Message):
     memberships_ended: _builtins.int
     error_message: _builtins.str
     created_by: _builtins.str
+    school_year: _builtins.str
+    """School year the list is for."""
+    previous_batch_id: _builtins.str
+    """The previous committed batch of the same issuer and school year compared with this one."""
+    added_count: _builtins.int
+    removed_count: _builtins.int
+    changed_count: _builtins.int
+    ambiguous_count: _builtins.int
+    chunk_count: _builtins.int
+    """Chunks received so far."""
     @_builtins.property
     def groups(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.SpecialGroup.ValueType]: ...
     @_builtins.property
@@ -1124,10 +1410,17 @@ class IssueBatch(_message.Message):
         created_by: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         committed_at: _timestamp_pb2.Timestamp | None = ...,
+        school_year: _builtins.str = ...,
+        previous_batch_id: _builtins.str = ...,
+        added_count: _builtins.int = ...,
+        removed_count: _builtins.int = ...,
+        changed_count: _builtins.int = ...,
+        ambiguous_count: _builtins.int = ...,
+        chunk_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["committed_at", b"committed_at", "created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_date", b"as_of_date", "batch_id", b"batch_id", "committed_at", b"committed_at", "created_at", b"created_at", "created_by", b"created_by", "error_message", b"error_message", "groups", b"groups", "invalid_count", b"invalid_count", "issuing_org_code", b"issuing_org_code", "issuing_org_path", b"issuing_org_path", "matched_count", b"matched_count", "memberships_added", b"memberships_added", "memberships_ended", b"memberships_ended", "mode", b"mode", "not_enrolled_count", b"not_enrolled_count", "not_found_count", b"not_found_count", "row_count", b"row_count", "source_system", b"source_system", "status", b"status", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added_count", b"added_count", "ambiguous_count", b"ambiguous_count", "as_of_date", b"as_of_date", "batch_id", b"batch_id", "changed_count", b"changed_count", "chunk_count", b"chunk_count", "committed_at", b"committed_at", "created_at", b"created_at", "created_by", b"created_by", "error_message", b"error_message", "groups", b"groups", "invalid_count", b"invalid_count", "issuing_org_code", b"issuing_org_code", "issuing_org_path", b"issuing_org_path", "matched_count", b"matched_count", "memberships_added", b"memberships_added", "memberships_ended", b"memberships_ended", "mode", b"mode", "not_enrolled_count", b"not_enrolled_count", "not_found_count", b"not_found_count", "previous_batch_id", b"previous_batch_id", "removed_count", b"removed_count", "row_count", b"row_count", "school_year", b"school_year", "source_system", b"source_system", "status", b"status", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1258,12 +1551,15 @@ class IssueSpecialGroupBatchRequest(_message.Message):
     GROUPS_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
     AS_OF_DATE_FIELD_NUMBER: _builtins.int
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
     issuing_org_code: _builtins.str
     """Issuer (the nation or a province); empty = the caller's org."""
     title: _builtins.str
     source_system: _builtins.str
     mode: Global___IssueMode.ValueType
     as_of_date: _builtins.str
+    school_year: _builtins.str
+    """"YYYY-YYYY"; empty = the school year containing as_of_date."""
     @_builtins.property
     def groups(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.SpecialGroup.ValueType]: ...
     def __init__(
@@ -1275,10 +1571,11 @@ class IssueSpecialGroupBatchRequest(_message.Message):
         groups: _abc.Iterable[_common_pb2.SpecialGroup.ValueType] | None = ...,
         mode: Global___IssueMode.ValueType = ...,
         as_of_date: _builtins.str = ...,
+        school_year: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_date", b"as_of_date", "groups", b"groups", "issuing_org_code", b"issuing_org_code", "mode", b"mode", "source_system", b"source_system", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_date", b"as_of_date", "groups", b"groups", "issuing_org_code", b"issuing_org_code", "mode", b"mode", "school_year", b"school_year", "source_system", b"source_system", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1614,10 +1911,12 @@ class ListMembershipsRequest(_message.Message):
     BATCH_ID_FIELD_NUMBER: _builtins.int
     PERIOD_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
     org_code: _builtins.str
     student_id: _builtins.str
     source: _common_pb2.MembershipSource.ValueType
     batch_id: _builtins.str
+    school_year: _builtins.str
     @_builtins.property
     def groups(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.SpecialGroup.ValueType]: ...
     @_builtins.property
@@ -1642,10 +1941,11 @@ class ListMembershipsRequest(_message.Message):
         batch_id: _builtins.str = ...,
         period: _common_pb2.AidPeriod | None = ...,
         page: _common_pb2.PageRequest | None = ...,
+        school_year: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "period", b"period"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "groups", b"groups", "org_code", b"org_code", "page", b"page", "period", b"period", "source", b"source", "statuses", b"statuses", "student_id", b"student_id", "verification_statuses", b"verification_statuses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "groups", b"groups", "org_code", b"org_code", "page", b"page", "period", b"period", "school_year", b"school_year", "source", b"source", "statuses", b"statuses", "student_id", b"student_id", "verification_statuses", b"verification_statuses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1736,6 +2036,7 @@ class AddSelfCollectedMembershipRequest(_message.Message):
     VALID_FROM_FIELD_NUMBER: _builtins.int
     VALID_TO_FIELD_NUMBER: _builtins.int
     EVIDENCE_NOTE_FIELD_NUMBER: _builtins.int
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
     student_id: _builtins.str
     """student_id, or id_type + id_number."""
     id_type: _common_pb2.IdType.ValueType
@@ -1744,6 +2045,8 @@ class AddSelfCollectedMembershipRequest(_message.Message):
     valid_from: _builtins.str
     valid_to: _builtins.str
     evidence_note: _builtins.str
+    school_year: _builtins.str
+    """Empty = the current school year."""
     def __init__(
         self,
         *,
@@ -1754,10 +2057,11 @@ class AddSelfCollectedMembershipRequest(_message.Message):
         valid_from: _builtins.str = ...,
         valid_to: _builtins.str = ...,
         evidence_note: _builtins.str = ...,
+        school_year: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["evidence_note", b"evidence_note", "group", b"group", "id_number", b"id_number", "id_type", b"id_type", "student_id", b"student_id", "valid_from", b"valid_from", "valid_to", b"valid_to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evidence_note", b"evidence_note", "group", b"group", "id_number", b"id_number", "id_type", b"id_type", "school_year", b"school_year", "student_id", b"student_id", "valid_from", b"valid_from", "valid_to", b"valid_to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2337,3 +2641,415 @@ class GetImportReportResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetImportReportResponse: _TypeAlias = GetImportReportResponse  # noqa: Y015
+
+@_typing.final
+class ListIssueChangesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    KINDS_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    batch_id: _builtins.str
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[Global___IssueChangeKind.ValueType]: ...
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        batch_id: _builtins.str = ...,
+        kinds: _abc.Iterable[Global___IssueChangeKind.ValueType] | None = ...,
+        page: _common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "kinds", b"kinds", "page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListIssueChangesRequest: _TypeAlias = ListIssueChangesRequest  # noqa: Y015
+
+@_typing.final
+class IssueChange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ID_NUMBER_MASKED_FIELD_NUMBER: _builtins.int
+    ISSUED_ROW_ID_FIELD_NUMBER: _builtins.int
+    PREVIOUS_ISSUED_ROW_ID_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELDS_FIELD_NUMBER: _builtins.int
+    STUDENT_ID_FIELD_NUMBER: _builtins.int
+    SCHOOL_ORG_CODE_FIELD_NUMBER: _builtins.int
+    kind: Global___IssueChangeKind.ValueType
+    group: _common_pb2.SpecialGroup.ValueType
+    name: _builtins.str
+    id_number_masked: _builtins.str
+    issued_row_id: _builtins.str
+    """Rows of this batch and of the previous one (empty where absent)."""
+    previous_issued_row_id: _builtins.str
+    student_id: _builtins.str
+    school_org_code: _builtins.str
+    @_builtins.property
+    def changed_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        kind: Global___IssueChangeKind.ValueType = ...,
+        group: _common_pb2.SpecialGroup.ValueType = ...,
+        name: _builtins.str = ...,
+        id_number_masked: _builtins.str = ...,
+        issued_row_id: _builtins.str = ...,
+        previous_issued_row_id: _builtins.str = ...,
+        changed_fields: _abc.Iterable[_builtins.str] | None = ...,
+        student_id: _builtins.str = ...,
+        school_org_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_fields", b"changed_fields", "group", b"group", "id_number_masked", b"id_number_masked", "issued_row_id", b"issued_row_id", "kind", b"kind", "name", b"name", "previous_issued_row_id", b"previous_issued_row_id", "school_org_code", b"school_org_code", "student_id", b"student_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueChange: _TypeAlias = IssueChange  # noqa: Y015
+
+@_typing.final
+class ListIssueChangesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    PREVIOUS_BATCH_ID_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    previous_batch_id: _builtins.str
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___IssueChange]: ...
+    @_builtins.property
+    def page(self) -> _common_pb2.PageResponse: ...
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___IssueChange] | None = ...,
+        previous_batch_id: _builtins.str = ...,
+        page: _common_pb2.PageResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "page", b"page", "previous_batch_id", b"previous_batch_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListIssueChangesResponse: _TypeAlias = ListIssueChangesResponse  # noqa: Y015
+
+@_typing.final
+class GetVerificationProgressRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_CODE_FIELD_NUMBER: _builtins.int
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    org_code: _builtins.str
+    """Root of the view; empty = the caller's org."""
+    school_year: _builtins.str
+    batch_id: _builtins.str
+    """Only memberships of this batch / group."""
+    group: _common_pb2.SpecialGroup.ValueType
+    def __init__(
+        self,
+        *,
+        org_code: _builtins.str = ...,
+        school_year: _builtins.str = ...,
+        batch_id: _builtins.str = ...,
+        group: _common_pb2.SpecialGroup.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "group", b"group", "org_code", b"org_code", "school_year", b"school_year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVerificationProgressRequest: _TypeAlias = GetVerificationProgressRequest  # noqa: Y015
+
+@_typing.final
+class VerificationProgressRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ORG_FIELD_NUMBER: _builtins.int
+    ISSUED_COUNT_FIELD_NUMBER: _builtins.int
+    PENDING_COUNT_FIELD_NUMBER: _builtins.int
+    CONFIRMED_COUNT_FIELD_NUMBER: _builtins.int
+    REJECTED_COUNT_FIELD_NUMBER: _builtins.int
+    SELF_COLLECTED_COUNT_FIELD_NUMBER: _builtins.int
+    ENDED_COUNT_FIELD_NUMBER: _builtins.int
+    kind: _common_pb2.StatsRowKind.ValueType
+    issued_count: _builtins.int
+    pending_count: _builtins.int
+    confirmed_count: _builtins.int
+    rejected_count: _builtins.int
+    self_collected_count: _builtins.int
+    ended_count: _builtins.int
+    """Memberships ended (退出) during the school year."""
+    @_builtins.property
+    def org(self) -> _common_pb2.OrgRef: ...
+    def __init__(
+        self,
+        *,
+        kind: _common_pb2.StatsRowKind.ValueType = ...,
+        org: _common_pb2.OrgRef | None = ...,
+        issued_count: _builtins.int = ...,
+        pending_count: _builtins.int = ...,
+        confirmed_count: _builtins.int = ...,
+        rejected_count: _builtins.int = ...,
+        self_collected_count: _builtins.int = ...,
+        ended_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["org", b"org"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirmed_count", b"confirmed_count", "ended_count", b"ended_count", "issued_count", b"issued_count", "kind", b"kind", "org", b"org", "pending_count", b"pending_count", "rejected_count", b"rejected_count", "self_collected_count", b"self_collected_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerificationProgressRow: _TypeAlias = VerificationProgressRow  # noqa: Y015
+
+@_typing.final
+class GetVerificationProgressResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___VerificationProgressRow]:
+        """The total first, then one row per child (region, or school), by org code."""
+
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___VerificationProgressRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVerificationProgressResponse: _TypeAlias = GetVerificationProgressResponse  # noqa: Y015
+
+@_typing.final
+class PendingRecognition(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STUDENT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ID_NUMBER_MASKED_FIELD_NUMBER: _builtins.int
+    SCHOOL_ORG_CODE_FIELD_NUMBER: _builtins.int
+    SCHOOL_NAME_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    GRADE_FIELD_NUMBER: _builtins.int
+    CLASS_NAME_FIELD_NUMBER: _builtins.int
+    GROUPS_FIELD_NUMBER: _builtins.int
+    SUGGESTED_LEVEL_FIELD_NUMBER: _builtins.int
+    student_id: _builtins.str
+    name: _builtins.str
+    id_number_masked: _builtins.str
+    school_org_code: _builtins.str
+    school_name: _builtins.str
+    stage: _common_pb2.Stage.ValueType
+    grade: _builtins.str
+    class_name: _builtins.str
+    suggested_level: _common_pb2.HardshipLevel.ValueType
+    """The most severe default level among the student's groups (UNSPECIFIED when none is set)."""
+    @_builtins.property
+    def groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___GroupMembership]: ...
+    def __init__(
+        self,
+        *,
+        student_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        id_number_masked: _builtins.str = ...,
+        school_org_code: _builtins.str = ...,
+        school_name: _builtins.str = ...,
+        stage: _common_pb2.Stage.ValueType = ...,
+        grade: _builtins.str = ...,
+        class_name: _builtins.str = ...,
+        groups: _abc.Iterable[Global___GroupMembership] | None = ...,
+        suggested_level: _common_pb2.HardshipLevel.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["class_name", b"class_name", "grade", b"grade", "groups", b"groups", "id_number_masked", b"id_number_masked", "name", b"name", "school_name", b"school_name", "school_org_code", b"school_org_code", "stage", b"stage", "student_id", b"student_id", "suggested_level", b"suggested_level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PendingRecognition: _TypeAlias = PendingRecognition  # noqa: Y015
+
+@_typing.final
+class ListPendingRecognitionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_CODE_FIELD_NUMBER: _builtins.int
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    org_code: _builtins.str
+    school_year: _builtins.str
+    """Empty = the current school year."""
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        org_code: _builtins.str = ...,
+        school_year: _builtins.str = ...,
+        page: _common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_code", b"org_code", "page", b"page", "school_year", b"school_year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPendingRecognitionsRequest: _TypeAlias = ListPendingRecognitionsRequest  # noqa: Y015
+
+@_typing.final
+class ListPendingRecognitionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STUDENTS_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def students(self) -> _containers.RepeatedCompositeFieldContainer[Global___PendingRecognition]: ...
+    @_builtins.property
+    def page(self) -> _common_pb2.PageResponse: ...
+    def __init__(
+        self,
+        *,
+        students: _abc.Iterable[Global___PendingRecognition] | None = ...,
+        page: _common_pb2.PageResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "students", b"students"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPendingRecognitionsResponse: _TypeAlias = ListPendingRecognitionsResponse  # noqa: Y015
+
+@_typing.final
+class GroupDefaultLevel(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUP_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    group: _common_pb2.SpecialGroup.ValueType
+    level: _common_pb2.HardshipLevel.ValueType
+    def __init__(
+        self,
+        *,
+        group: _common_pb2.SpecialGroup.ValueType = ...,
+        level: _common_pb2.HardshipLevel.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group", b"group", "level", b"level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GroupDefaultLevel: _TypeAlias = GroupDefaultLevel  # noqa: Y015
+
+@_typing.final
+class SetGroupDefaultLevelsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_CODE_FIELD_NUMBER: _builtins.int
+    DEFAULTS_FIELD_NUMBER: _builtins.int
+    org_code: _builtins.str
+    """A province, or the national node; empty = the caller's org."""
+    @_builtins.property
+    def defaults(self) -> _containers.RepeatedCompositeFieldContainer[Global___GroupDefaultLevel]: ...
+    def __init__(
+        self,
+        *,
+        org_code: _builtins.str = ...,
+        defaults: _abc.Iterable[Global___GroupDefaultLevel] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults", "org_code", b"org_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetGroupDefaultLevelsRequest: _TypeAlias = SetGroupDefaultLevelsRequest  # noqa: Y015
+
+@_typing.final
+class SetGroupDefaultLevelsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_CODE_FIELD_NUMBER: _builtins.int
+    DEFAULTS_FIELD_NUMBER: _builtins.int
+    org_code: _builtins.str
+    @_builtins.property
+    def defaults(self) -> _containers.RepeatedCompositeFieldContainer[Global___GroupDefaultLevel]: ...
+    def __init__(
+        self,
+        *,
+        org_code: _builtins.str = ...,
+        defaults: _abc.Iterable[Global___GroupDefaultLevel] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults", "org_code", b"org_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetGroupDefaultLevelsResponse: _TypeAlias = SetGroupDefaultLevelsResponse  # noqa: Y015
+
+@_typing.final
+class GetGroupDefaultLevelsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_CODE_FIELD_NUMBER: _builtins.int
+    org_code: _builtins.str
+    """Any org; the table of its province (else the national one) answers. Empty = the caller's."""
+    def __init__(
+        self,
+        *,
+        org_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_code", b"org_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetGroupDefaultLevelsRequest: _TypeAlias = GetGroupDefaultLevelsRequest  # noqa: Y015
+
+@_typing.final
+class GetGroupDefaultLevelsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_ORG_CODE_FIELD_NUMBER: _builtins.int
+    DEFAULTS_FIELD_NUMBER: _builtins.int
+    UPDATED_BY_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    source_org_code: _builtins.str
+    """The org whose table applies ("" when none is set anywhere)."""
+    updated_by: _builtins.str
+    @_builtins.property
+    def defaults(self) -> _containers.RepeatedCompositeFieldContainer[Global___GroupDefaultLevel]: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        source_org_code: _builtins.str = ...,
+        defaults: _abc.Iterable[Global___GroupDefaultLevel] | None = ...,
+        updated_by: _builtins.str = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults", "source_org_code", b"source_org_code", "updated_at", b"updated_at", "updated_by", b"updated_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetGroupDefaultLevelsResponse: _TypeAlias = GetGroupDefaultLevelsResponse  # noqa: Y015

@@ -39,6 +39,16 @@ class RosterServiceStub:
                 request_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.SyncStudentsRequest.SerializeToString,
                 response_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.SyncStudentsResponse.FromString,
                 _registered_method=True)
+        self.ImportStudents = channel.unary_unary(
+                '/zizhu_contracts.roster.v1.RosterService/ImportStudents',
+                request_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ImportStudentsRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ImportStudentsResponse.FromString,
+                _registered_method=True)
+        self.GetStudentTemplate = channel.unary_unary(
+                '/zizhu_contracts.roster.v1.RosterService/GetStudentTemplate',
+                request_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetStudentTemplateRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetStudentTemplateResponse.FromString,
+                _registered_method=True)
         self.GetStudent = channel.unary_unary(
                 '/zizhu_contracts.roster.v1.RosterService/GetStudent',
                 request_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetStudentRequest.SerializeToString,
@@ -93,6 +103,16 @@ class RosterServiceStub:
                 '/zizhu_contracts.roster.v1.RosterService/ListIssuedRows',
                 request_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListIssuedRowsRequest.SerializeToString,
                 response_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListIssuedRowsResponse.FromString,
+                _registered_method=True)
+        self.ListIssueChanges = channel.unary_unary(
+                '/zizhu_contracts.roster.v1.RosterService/ListIssueChanges',
+                request_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListIssueChangesRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListIssueChangesResponse.FromString,
+                _registered_method=True)
+        self.GetVerificationProgress = channel.unary_unary(
+                '/zizhu_contracts.roster.v1.RosterService/GetVerificationProgress',
+                request_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetVerificationProgressRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetVerificationProgressResponse.FromString,
                 _registered_method=True)
         self.ListMemberships = channel.unary_unary(
                 '/zizhu_contracts.roster.v1.RosterService/ListMemberships',
@@ -149,6 +169,21 @@ class RosterServiceStub:
                 request_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetImportReportRequest.SerializeToString,
                 response_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetImportReportResponse.FromString,
                 _registered_method=True)
+        self.ListPendingRecognitions = channel.unary_unary(
+                '/zizhu_contracts.roster.v1.RosterService/ListPendingRecognitions',
+                request_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListPendingRecognitionsRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListPendingRecognitionsResponse.FromString,
+                _registered_method=True)
+        self.SetGroupDefaultLevels = channel.unary_unary(
+                '/zizhu_contracts.roster.v1.RosterService/SetGroupDefaultLevels',
+                request_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.SetGroupDefaultLevelsRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.SetGroupDefaultLevelsResponse.FromString,
+                _registered_method=True)
+        self.GetGroupDefaultLevels = channel.unary_unary(
+                '/zizhu_contracts.roster.v1.RosterService/GetGroupDefaultLevels',
+                request_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetGroupDefaultLevelsRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetGroupDefaultLevelsResponse.FromString,
+                _registered_method=True)
 
 
 class RosterServiceServicer:
@@ -157,6 +192,21 @@ class RosterServiceServicer:
     def SyncStudents(self, request, context):
         """Upserts students and their enrolments from the student-status system (学籍), in batches of
         at most 2000 rows per call (batched unary: Python gRPC streaming is slow).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportStudents(self, request, context):
+        """Imports a 学籍 export file (.csv or .xlsx, the template's columns): dry run with row-level
+        errors, then commit by import_id (or at once). All-or-nothing unless skip_invalid_rows.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStudentTemplate(self, request, context):
+        """The student import template (.xlsx, or .csv) with its column headers and an example row.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -242,6 +292,22 @@ class RosterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListIssueChanges(self, request, context):
+        """What a committed batch changed against the previous committed batch of the same issuer,
+        school year and group: students added, removed and changed (新增、退出、变更).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVerificationProgress(self, request, context):
+        """Verification progress (核实进度) of issued memberships, per child region or school of a
+        subtree, with the total; also counts self-collected members.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListMemberships(self, request, context):
         """Special-group memberships of students in a subtree, filtered and paged.
         """
@@ -321,6 +387,29 @@ class RosterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPendingRecognitions(self, request, context):
+        """Special-group students of a subtree with no recognition for a school year (待认定), with the
+        level their province's defaults suggest; the school decides.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetGroupDefaultLevels(self, request, context):
+        """Default hardship level per special group (各类特殊群体默认认定档次) of a province (or the
+        national fallback); replaces the whole table of that org.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGroupDefaultLevels(self, request, context):
+        """The defaults that apply to an org: its province's table, else the national one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RosterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -328,6 +417,16 @@ def add_RosterServiceServicer_to_server(servicer, server):
                     servicer.SyncStudents,
                     request_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.SyncStudentsRequest.FromString,
                     response_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.SyncStudentsResponse.SerializeToString,
+            ),
+            'ImportStudents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportStudents,
+                    request_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ImportStudentsRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ImportStudentsResponse.SerializeToString,
+            ),
+            'GetStudentTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStudentTemplate,
+                    request_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetStudentTemplateRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetStudentTemplateResponse.SerializeToString,
             ),
             'GetStudent': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStudent,
@@ -384,6 +483,16 @@ def add_RosterServiceServicer_to_server(servicer, server):
                     request_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListIssuedRowsRequest.FromString,
                     response_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListIssuedRowsResponse.SerializeToString,
             ),
+            'ListIssueChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIssueChanges,
+                    request_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListIssueChangesRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListIssueChangesResponse.SerializeToString,
+            ),
+            'GetVerificationProgress': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVerificationProgress,
+                    request_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetVerificationProgressRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetVerificationProgressResponse.SerializeToString,
+            ),
             'ListMemberships': grpc.unary_unary_rpc_method_handler(
                     servicer.ListMemberships,
                     request_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListMembershipsRequest.FromString,
@@ -439,6 +548,21 @@ def add_RosterServiceServicer_to_server(servicer, server):
                     request_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetImportReportRequest.FromString,
                     response_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetImportReportResponse.SerializeToString,
             ),
+            'ListPendingRecognitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPendingRecognitions,
+                    request_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListPendingRecognitionsRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListPendingRecognitionsResponse.SerializeToString,
+            ),
+            'SetGroupDefaultLevels': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetGroupDefaultLevels,
+                    request_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.SetGroupDefaultLevelsRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.SetGroupDefaultLevelsResponse.SerializeToString,
+            ),
+            'GetGroupDefaultLevels': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGroupDefaultLevels,
+                    request_deserializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetGroupDefaultLevelsRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetGroupDefaultLevelsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'zizhu_contracts.roster.v1.RosterService', rpc_method_handlers)
@@ -467,6 +591,60 @@ class RosterService:
             '/zizhu_contracts.roster.v1.RosterService/SyncStudents',
             zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.SyncStudentsRequest.SerializeToString,
             zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.SyncStudentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportStudents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.roster.v1.RosterService/ImportStudents',
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ImportStudentsRequest.SerializeToString,
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ImportStudentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStudentTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.roster.v1.RosterService/GetStudentTemplate',
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetStudentTemplateRequest.SerializeToString,
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetStudentTemplateResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -775,6 +953,60 @@ class RosterService:
             _registered_method=True)
 
     @staticmethod
+    def ListIssueChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.roster.v1.RosterService/ListIssueChanges',
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListIssueChangesRequest.SerializeToString,
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListIssueChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVerificationProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.roster.v1.RosterService/GetVerificationProgress',
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetVerificationProgressRequest.SerializeToString,
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetVerificationProgressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListMemberships(request,
             target,
             options=(),
@@ -1061,6 +1293,87 @@ class RosterService:
             '/zizhu_contracts.roster.v1.RosterService/GetImportReport',
             zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetImportReportRequest.SerializeToString,
             zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetImportReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPendingRecognitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.roster.v1.RosterService/ListPendingRecognitions',
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListPendingRecognitionsRequest.SerializeToString,
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.ListPendingRecognitionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetGroupDefaultLevels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.roster.v1.RosterService/SetGroupDefaultLevels',
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.SetGroupDefaultLevelsRequest.SerializeToString,
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.SetGroupDefaultLevelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGroupDefaultLevels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.roster.v1.RosterService/GetGroupDefaultLevels',
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetGroupDefaultLevelsRequest.SerializeToString,
+            zizhu__contracts_dot_roster_dot_v1_dot_roster__pb2.GetGroupDefaultLevelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,12 @@ class RosterServiceStub:
     """Upserts students and their enrolments from the student-status system (学籍), in batches of
     at most 2000 rows per call (batched unary: Python gRPC streaming is slow).
     """
+    ImportStudents: _grpc.UnaryUnaryMultiCallable[_roster_pb2.ImportStudentsRequest, _roster_pb2.ImportStudentsResponse]
+    """Imports a 学籍 export file (.csv or .xlsx, the template's columns): dry run with row-level
+    errors, then commit by import_id (or at once). All-or-nothing unless skip_invalid_rows.
+    """
+    GetStudentTemplate: _grpc.UnaryUnaryMultiCallable[_roster_pb2.GetStudentTemplateRequest, _roster_pb2.GetStudentTemplateResponse]
+    """The student import template (.xlsx, or .csv) with its column headers and an example row."""
     GetStudent: _grpc.UnaryUnaryMultiCallable[_roster_pb2.GetStudentRequest, _roster_pb2.GetStudentResponse]
     """One student by id or ID number; the full ID number only in an audited read."""
     BatchGetStudents: _grpc.UnaryUnaryMultiCallable[_roster_pb2.BatchGetStudentsRequest, _roster_pb2.BatchGetStudentsResponse]
@@ -67,6 +73,14 @@ class RosterServiceStub:
     """Issue batches visible to the caller."""
     ListIssuedRows: _grpc.UnaryUnaryMultiCallable[_roster_pb2.ListIssuedRowsRequest, _roster_pb2.ListIssuedRowsResponse]
     """Rows of issue batches: the issuer sees unmatched rows, a school sees the rows matched to it."""
+    ListIssueChanges: _grpc.UnaryUnaryMultiCallable[_roster_pb2.ListIssueChangesRequest, _roster_pb2.ListIssueChangesResponse]
+    """What a committed batch changed against the previous committed batch of the same issuer,
+    school year and group: students added, removed and changed (新增、退出、变更).
+    """
+    GetVerificationProgress: _grpc.UnaryUnaryMultiCallable[_roster_pb2.GetVerificationProgressRequest, _roster_pb2.GetVerificationProgressResponse]
+    """Verification progress (核实进度) of issued memberships, per child region or school of a
+    subtree, with the total; also counts self-collected members.
+    """
     ListMemberships: _grpc.UnaryUnaryMultiCallable[_roster_pb2.ListMembershipsRequest, _roster_pb2.ListMembershipsResponse]
     """Special-group memberships of students in a subtree, filtered and paged."""
     VerifyMembership: _grpc.UnaryUnaryMultiCallable[_roster_pb2.VerifyMembershipRequest, _roster_pb2.VerifyMembershipResponse]
@@ -93,6 +107,16 @@ class RosterServiceStub:
     """Uploads a recognition file (dry run), or commits a staged one by import_id. All-or-nothing."""
     GetImportReport: _grpc.UnaryUnaryMultiCallable[_roster_pb2.GetImportReportRequest, _roster_pb2.GetImportReportResponse]
     """The row-level error report of an import, as .xlsx."""
+    ListPendingRecognitions: _grpc.UnaryUnaryMultiCallable[_roster_pb2.ListPendingRecognitionsRequest, _roster_pb2.ListPendingRecognitionsResponse]
+    """Special-group students of a subtree with no recognition for a school year (待认定), with the
+    level their province's defaults suggest; the school decides.
+    """
+    SetGroupDefaultLevels: _grpc.UnaryUnaryMultiCallable[_roster_pb2.SetGroupDefaultLevelsRequest, _roster_pb2.SetGroupDefaultLevelsResponse]
+    """Default hardship level per special group (各类特殊群体默认认定档次) of a province (or the
+    national fallback); replaces the whole table of that org.
+    """
+    GetGroupDefaultLevels: _grpc.UnaryUnaryMultiCallable[_roster_pb2.GetGroupDefaultLevelsRequest, _roster_pb2.GetGroupDefaultLevelsResponse]
+    """The defaults that apply to an org: its province's table, else the national one."""
 
 @_typing.type_check_only
 class RosterServiceAsyncStub(RosterServiceStub):
@@ -101,6 +125,12 @@ class RosterServiceAsyncStub(RosterServiceStub):
     """Upserts students and their enrolments from the student-status system (学籍), in batches of
     at most 2000 rows per call (batched unary: Python gRPC streaming is slow).
     """
+    ImportStudents: _aio.UnaryUnaryMultiCallable[_roster_pb2.ImportStudentsRequest, _roster_pb2.ImportStudentsResponse]  # type: ignore[assignment]
+    """Imports a 学籍 export file (.csv or .xlsx, the template's columns): dry run with row-level
+    errors, then commit by import_id (or at once). All-or-nothing unless skip_invalid_rows.
+    """
+    GetStudentTemplate: _aio.UnaryUnaryMultiCallable[_roster_pb2.GetStudentTemplateRequest, _roster_pb2.GetStudentTemplateResponse]  # type: ignore[assignment]
+    """The student import template (.xlsx, or .csv) with its column headers and an example row."""
     GetStudent: _aio.UnaryUnaryMultiCallable[_roster_pb2.GetStudentRequest, _roster_pb2.GetStudentResponse]  # type: ignore[assignment]
     """One student by id or ID number; the full ID number only in an audited read."""
     BatchGetStudents: _aio.UnaryUnaryMultiCallable[_roster_pb2.BatchGetStudentsRequest, _roster_pb2.BatchGetStudentsResponse]  # type: ignore[assignment]
@@ -129,6 +159,14 @@ class RosterServiceAsyncStub(RosterServiceStub):
     """Issue batches visible to the caller."""
     ListIssuedRows: _aio.UnaryUnaryMultiCallable[_roster_pb2.ListIssuedRowsRequest, _roster_pb2.ListIssuedRowsResponse]  # type: ignore[assignment]
     """Rows of issue batches: the issuer sees unmatched rows, a school sees the rows matched to it."""
+    ListIssueChanges: _aio.UnaryUnaryMultiCallable[_roster_pb2.ListIssueChangesRequest, _roster_pb2.ListIssueChangesResponse]  # type: ignore[assignment]
+    """What a committed batch changed against the previous committed batch of the same issuer,
+    school year and group: students added, removed and changed (新增、退出、变更).
+    """
+    GetVerificationProgress: _aio.UnaryUnaryMultiCallable[_roster_pb2.GetVerificationProgressRequest, _roster_pb2.GetVerificationProgressResponse]  # type: ignore[assignment]
+    """Verification progress (核实进度) of issued memberships, per child region or school of a
+    subtree, with the total; also counts self-collected members.
+    """
     ListMemberships: _aio.UnaryUnaryMultiCallable[_roster_pb2.ListMembershipsRequest, _roster_pb2.ListMembershipsResponse]  # type: ignore[assignment]
     """Special-group memberships of students in a subtree, filtered and paged."""
     VerifyMembership: _aio.UnaryUnaryMultiCallable[_roster_pb2.VerifyMembershipRequest, _roster_pb2.VerifyMembershipResponse]  # type: ignore[assignment]
@@ -155,6 +193,16 @@ class RosterServiceAsyncStub(RosterServiceStub):
     """Uploads a recognition file (dry run), or commits a staged one by import_id. All-or-nothing."""
     GetImportReport: _aio.UnaryUnaryMultiCallable[_roster_pb2.GetImportReportRequest, _roster_pb2.GetImportReportResponse]  # type: ignore[assignment]
     """The row-level error report of an import, as .xlsx."""
+    ListPendingRecognitions: _aio.UnaryUnaryMultiCallable[_roster_pb2.ListPendingRecognitionsRequest, _roster_pb2.ListPendingRecognitionsResponse]  # type: ignore[assignment]
+    """Special-group students of a subtree with no recognition for a school year (待认定), with the
+    level their province's defaults suggest; the school decides.
+    """
+    SetGroupDefaultLevels: _aio.UnaryUnaryMultiCallable[_roster_pb2.SetGroupDefaultLevelsRequest, _roster_pb2.SetGroupDefaultLevelsResponse]  # type: ignore[assignment]
+    """Default hardship level per special group (各类特殊群体默认认定档次) of a province (or the
+    national fallback); replaces the whole table of that org.
+    """
+    GetGroupDefaultLevels: _aio.UnaryUnaryMultiCallable[_roster_pb2.GetGroupDefaultLevelsRequest, _roster_pb2.GetGroupDefaultLevelsResponse]  # type: ignore[assignment]
+    """The defaults that apply to an org: its province's table, else the national one."""
 
 class RosterServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -166,6 +214,24 @@ class RosterServiceServicer(metaclass=_abc_1.ABCMeta):
         """Upserts students and their enrolments from the student-status system (学籍), in batches of
         at most 2000 rows per call (batched unary: Python gRPC streaming is slow).
         """
+
+    @_abc_1.abstractmethod
+    def ImportStudents(
+        self,
+        request: _roster_pb2.ImportStudentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_roster_pb2.ImportStudentsResponse, _abc.Awaitable[_roster_pb2.ImportStudentsResponse]]:
+        """Imports a 学籍 export file (.csv or .xlsx, the template's columns): dry run with row-level
+        errors, then commit by import_id (or at once). All-or-nothing unless skip_invalid_rows.
+        """
+
+    @_abc_1.abstractmethod
+    def GetStudentTemplate(
+        self,
+        request: _roster_pb2.GetStudentTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_roster_pb2.GetStudentTemplateResponse, _abc.Awaitable[_roster_pb2.GetStudentTemplateResponse]]:
+        """The student import template (.xlsx, or .csv) with its column headers and an example row."""
 
     @_abc_1.abstractmethod
     def GetStudent(
@@ -262,6 +328,26 @@ class RosterServiceServicer(metaclass=_abc_1.ABCMeta):
         """Rows of issue batches: the issuer sees unmatched rows, a school sees the rows matched to it."""
 
     @_abc_1.abstractmethod
+    def ListIssueChanges(
+        self,
+        request: _roster_pb2.ListIssueChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_roster_pb2.ListIssueChangesResponse, _abc.Awaitable[_roster_pb2.ListIssueChangesResponse]]:
+        """What a committed batch changed against the previous committed batch of the same issuer,
+        school year and group: students added, removed and changed (新增、退出、变更).
+        """
+
+    @_abc_1.abstractmethod
+    def GetVerificationProgress(
+        self,
+        request: _roster_pb2.GetVerificationProgressRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_roster_pb2.GetVerificationProgressResponse, _abc.Awaitable[_roster_pb2.GetVerificationProgressResponse]]:
+        """Verification progress (核实进度) of issued memberships, per child region or school of a
+        subtree, with the total; also counts self-collected members.
+        """
+
+    @_abc_1.abstractmethod
     def ListMemberships(
         self,
         request: _roster_pb2.ListMembershipsRequest,
@@ -352,5 +438,33 @@ class RosterServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_roster_pb2.GetImportReportResponse, _abc.Awaitable[_roster_pb2.GetImportReportResponse]]:
         """The row-level error report of an import, as .xlsx."""
+
+    @_abc_1.abstractmethod
+    def ListPendingRecognitions(
+        self,
+        request: _roster_pb2.ListPendingRecognitionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_roster_pb2.ListPendingRecognitionsResponse, _abc.Awaitable[_roster_pb2.ListPendingRecognitionsResponse]]:
+        """Special-group students of a subtree with no recognition for a school year (待认定), with the
+        level their province's defaults suggest; the school decides.
+        """
+
+    @_abc_1.abstractmethod
+    def SetGroupDefaultLevels(
+        self,
+        request: _roster_pb2.SetGroupDefaultLevelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_roster_pb2.SetGroupDefaultLevelsResponse, _abc.Awaitable[_roster_pb2.SetGroupDefaultLevelsResponse]]:
+        """Default hardship level per special group (各类特殊群体默认认定档次) of a province (or the
+        national fallback); replaces the whole table of that org.
+        """
+
+    @_abc_1.abstractmethod
+    def GetGroupDefaultLevels(
+        self,
+        request: _roster_pb2.GetGroupDefaultLevelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_roster_pb2.GetGroupDefaultLevelsResponse, _abc.Awaitable[_roster_pb2.GetGroupDefaultLevelsResponse]]:
+        """The defaults that apply to an org: its province's table, else the national one."""
 
 def add_RosterServiceServicer_to_server(servicer: RosterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

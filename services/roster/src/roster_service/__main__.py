@@ -1,4 +1,4 @@
-"""`python -m roster_service serve|migrate`."""
+"""`python -m roster_service serve|migrate|seed-demo`."""
 
 import sys
 
@@ -10,7 +10,12 @@ from roster_service.settings import Settings
 
 def main() -> int:
     """Entry point of the roster-service command."""
-    return service_main(settings_factory=Settings, build=wiring.build, migrate=wiring.migrate)
+    return service_main(
+        settings_factory=Settings,
+        build=wiring.build,
+        migrate=wiring.migrate,
+        seed_demo=wiring.seed_demo_data,
+    )
 
 
 if __name__ == "__main__":

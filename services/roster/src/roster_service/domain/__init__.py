@@ -1,0 +1,1 @@
+"""The roster's domain: students from 学籍, special groups, hardship recognition (no I/O)."""

@@ -1,0 +1,426 @@
+"""Membership statements: created and ended by a batch, verification pages, progress, the
+period listing and the students still to recognise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    Row,
+    String,
+    and_,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roster_service import tables as t
+from roster_service.domain.common import ON_ROLL
+from roster_service.domain.groups import (
+    MatchStatus,
+    MembershipStatus,
+    RowAction,
+    Source,
+    Verification,
+)
+from roster_service.repository.sql import chunks, in_subtree
+
+R = t.issued_row
+M = t.membership
+S = t.student
+E = t.enrollment
+
+
+@dataclass(slots=True)
+class MembershipFilters:
+    """Filters of ListMemberships."""
+
+    path: str
+    student_id: str = ""
+    groups: tuple[int, ...] = ()
+    source: int = 0
+    statuses: tuple[int, ...] = ()
+    verification_statuses: tuple[int, ...] = ()
+    batch_id: str = ""
+    school_year: str = ""
+    period_lo: str = ""
+    period_hi: str = ""
+
+
+def _counts_in_period(lo: str, hi: str) -> list[Any]:
+    return [
+        M.c.verification_status != Verification.REJECTED,
+        or_(M.c.valid_from == "", M.c.valid_from <= hi),
+        or_(M.c.valid_to == "", M.c.valid_to >= lo),
+        or_(M.c.status == MembershipStatus.ACTIVE, M.c.ended_on >= lo),
+    ]
+
+
+def _in_school_during(lo: str, hi: str) -> list[Any]:
+    return [
+        or_(E.c.enrolled_on == "", E.c.enrolled_on <= hi),
+        or_(
+            E.c.status == 1,
+            E.c.left_on >= lo,
+            and_(E.c.left_on == "", E.c.status_date >= lo),
+        ),
+    ]
+
+
+class MembershipQueries:
+    """Membership statements: created and ended by a batch, verification pages, progress, the (mixed into GroupRepository)."""
+
+    async def link_existing(
+        self, session: AsyncSession, batch_id: str, school_year: str, now: datetime
+    ) -> None:
+        """Matched ADD rows of students already in the group keep that membership."""
+        await session.execute(
+            update(R)
+            .where(
+                R.c.batch_id == batch_id,
+                R.c.match_status == MatchStatus.MATCHED,
+                R.c.action == RowAction.ADD,
+                M.c.student_id == R.c.student_id,
+                M.c.special_group == R.c.special_group,
+                M.c.school_year == school_year,
+                M.c.status == MembershipStatus.ACTIVE,
+            )
+            .values(membership_id=M.c.id)
+        )
+        await session.execute(
+            update(M)
+            .where(R.c.batch_id == batch_id, R.c.membership_id == M.c.id)
+            .values(last_batch_id=batch_id, updated_at=now)
+        )
+
+    async def insert_memberships(
+        self, session: AsyncSession, batch: Any, actor: str, now: datetime
+    ) -> None:
+        """New issued memberships for matched ADD rows without one."""
+        cols = [
+            "student_id", "school_year", "special_group", "source", "batch_id", "issued_row_id",
+            "issuer_org_code", "last_batch_id", "school_org_code", "school_org_path", "stage",
+            "valid_from", "valid_to", "status", "verification_status", "verification_note",
+            "verified_by", "evidence_note", "end_reason", "ended_on", "created_by", "created_at",
+            "updated_at", "version",
+        ]  # fmt: skip
+        text = lambda v: literal(v, String)  # noqa: E731
+        num = lambda v: literal(int(v), Integer)  # noqa: E731
+        select_rows = select(
+            R.c.student_id,
+            text(batch.school_year),
+            R.c.special_group,
+            num(Source.ISSUED),
+            text(batch.batch_id),
+            R.c.id,
+            text(batch.issuing_org_code),
+            text(batch.batch_id),
+            R.c.school_org_code,
+            R.c.school_org_path,
+            R.c.stage,
+            R.c.valid_from,
+            R.c.valid_to,
+            num(MembershipStatus.ACTIVE),
+            num(Verification.PENDING),
+            text(""),
+            text(""),
+            text(""),
+            text(""),
+            text(""),
+            text(actor),
+            literal(now, M.c.created_at.type),
+            literal(now, M.c.updated_at.type),
+            num(1),
+        ).where(
+            R.c.batch_id == batch.batch_id,
+            R.c.match_status == MatchStatus.MATCHED,
+            R.c.action == RowAction.ADD,
+            R.c.membership_id.is_(None),
+        )
+        dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        stmt = dialect_insert(M).from_select(cols, select_rows).on_conflict_do_nothing()
+        await session.execute(stmt)
+
+    async def end_removed(self, session: AsyncSession, batch: Any, now: datetime) -> list[int]:
+        """End issued memberships named by REMOVE rows (delta batches); returns their ids."""
+        result = await session.execute(
+            update(M)
+            .where(
+                R.c.batch_id == batch.batch_id,
+                R.c.action == RowAction.REMOVE,
+                R.c.student_id == M.c.student_id,
+                R.c.special_group == M.c.special_group,
+                M.c.school_year == batch.school_year,
+                M.c.status == MembershipStatus.ACTIVE,
+                M.c.source == Source.ISSUED,
+            )
+            .values(
+                status=MembershipStatus.ENDED,
+                end_reason="下发名单退出",
+                ended_on=batch.as_of_date,
+                ended_at=now,
+                last_batch_id=batch.batch_id,
+                updated_at=now,
+                version=M.c.version + 1,
+            )
+            .returning(M.c.id)
+        )
+        return list(result.scalars())
+
+    async def end_absent(
+        self, session: AsyncSession, batch: Any, groups: Sequence[int], now: datetime
+    ) -> list[int]:
+        """FULL batches: end the issuer's memberships of its groups absent from the batch."""
+        result = await session.execute(
+            update(M)
+            .where(
+                M.c.source == Source.ISSUED,
+                M.c.status == MembershipStatus.ACTIVE,
+                M.c.issuer_org_code == batch.issuing_org_code,
+                M.c.school_year == batch.school_year,
+                M.c.special_group.in_(list(groups)),
+                or_(M.c.last_batch_id.is_(None), M.c.last_batch_id != batch.batch_id),
+            )
+            .values(
+                status=MembershipStatus.ENDED,
+                end_reason="未出现在最新全量下发名单中",
+                ended_on=batch.as_of_date,
+                ended_at=now,
+                last_batch_id=batch.batch_id,
+                updated_at=now,
+                version=M.c.version + 1,
+            )
+            .returning(M.c.id)
+        )
+        return list(result.scalars())
+
+    async def new_memberships_page(
+        self, session: AsyncSession, batch_id: str, after_id: int, limit: int
+    ) -> list[tuple[Row[Any], str]]:
+        """Memberships a batch created, by id, each with its student's blind index (two
+        index-driven queries: a join would scan the student table once per page)."""
+        rows = list(
+            await session.execute(
+                select(M)
+                .where(M.c.batch_id == batch_id, M.c.id > after_id)
+                .order_by(M.c.id)
+                .limit(limit)
+            )
+        )
+        bis: dict[str, str] = {}
+        for part in chunks(list({r.student_id for r in rows}), 5000):
+            found = await session.execute(
+                select(S.c.student_id, S.c.id_number_bi).where(S.c.student_id.in_(part))
+            )
+            bis.update({sid: bi or "" for sid, bi in found})
+        return [(r, bis.get(r.student_id, "")) for r in rows]
+
+    async def memberships_by_ids(self, session: AsyncSession, ids: Sequence[int]) -> list[Row[Any]]:
+        """Memberships (with student name, masked ID, blind index) by id."""
+        found: list[Row[Any]] = []
+        for part in chunks(list(ids)):
+            rows = await session.execute(
+                select(M, S.c.name.label("student_name"), S.c.id_number_masked, S.c.id_number_bi)
+                .join(S, S.c.student_id == M.c.student_id)
+                .where(M.c.id.in_(part))
+                .order_by(M.c.id)
+            )
+            found.extend(rows)
+        return found
+
+    def _membership_where(self, f: MembershipFilters) -> list[Any]:
+        where: list[Any] = [in_subtree(M.c.school_org_path, f.path)]
+        if f.student_id:
+            where.append(M.c.student_id == f.student_id)
+        if f.groups:
+            where.append(M.c.special_group.in_(list(f.groups)))
+        if f.source:
+            where.append(M.c.source == f.source)
+        if f.statuses:
+            where.append(M.c.status.in_(list(f.statuses)))
+        if f.verification_statuses:
+            where.append(M.c.verification_status.in_(list(f.verification_statuses)))
+        if f.batch_id:
+            where.append(or_(M.c.batch_id == f.batch_id, M.c.last_batch_id == f.batch_id))
+        if f.school_year:
+            where.append(M.c.school_year == f.school_year)
+        if f.period_lo:
+            where.extend(_counts_in_period(f.period_lo, f.period_hi))
+        return where
+
+    async def list_memberships(
+        self, session: AsyncSession, f: MembershipFilters, *, offset: int, limit: int
+    ) -> tuple[list[Row[Any]], int]:
+        """Memberships in a subtree matching the filters, with the student's name."""
+        where = self._membership_where(f)
+        total = (
+            await session.execute(select(func.count()).select_from(M).where(*where))
+        ).scalar_one()
+        rows = await session.execute(
+            select(M, S.c.name.label("student_name"), S.c.id_number_masked, S.c.id_number_bi)
+            .join(S, S.c.student_id == M.c.student_id)
+            .where(*where)
+            .order_by(M.c.school_org_code, M.c.special_group, S.c.name, M.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(rows), int(total)
+
+    async def active_membership(
+        self, session: AsyncSession, student_id: str, group: int, school_year: str
+    ) -> Row[Any] | None:
+        """The active membership of a student in a group for a school year."""
+        return (
+            await session.execute(
+                select(M).where(
+                    M.c.student_id == student_id,
+                    M.c.special_group == group,
+                    M.c.school_year == school_year,
+                    M.c.status == MembershipStatus.ACTIVE,
+                )
+            )
+        ).first()
+
+    async def add_membership(self, session: AsyncSession, values: dict[str, Any]) -> int:
+        """Insert one membership; returns its id."""
+        return int(
+            (await session.execute(insert(M).values(**values).returning(M.c.id))).scalar_one()
+        )
+
+    async def update_membership(
+        self, session: AsyncSession, mid: int, values: dict[str, Any]
+    ) -> None:
+        """Change one membership (version bumped)."""
+        await session.execute(
+            update(M).where(M.c.id == mid).values(**values, version=M.c.version + 1)
+        )
+
+    async def progress(
+        self,
+        session: AsyncSession,
+        *,
+        path: str,
+        school_year: str,
+        batch_id: str,
+        group: int,
+    ) -> list[Row[Any]]:
+        """Membership counts per school path × source × status × verification."""
+        where: list[Any] = [in_subtree(M.c.school_org_path, path), M.c.school_year == school_year]
+        if batch_id:
+            where.append(or_(M.c.batch_id == batch_id, M.c.last_batch_id == batch_id))
+        if group:
+            where.append(M.c.special_group == group)
+        rows = await session.execute(
+            select(
+                M.c.school_org_path,
+                M.c.source,
+                M.c.status,
+                M.c.verification_status,
+                func.count().label("n"),
+            )
+            .where(*where)
+            .group_by(M.c.school_org_path, M.c.source, M.c.status, M.c.verification_status)
+        )
+        return list(rows)
+
+    async def period_student_ids(
+        self,
+        session: AsyncSession,
+        *,
+        path: str,
+        school_year: str,
+        lo: str,
+        hi: str,
+        stage: int,
+        cursor: str,
+        limit: int,
+    ) -> list[str]:
+        """Special-group students enrolled in the subtree during a period, by id after cursor."""
+        in_school = and_(
+            E.c.student_id == M.c.student_id,
+            in_subtree(E.c.school_org_path, path),
+            *_in_school_during(lo, hi),
+        )
+        if stage:
+            in_school = and_(in_school, E.c.stage == stage)
+        stmt = (
+            select(M.c.student_id)
+            .where(
+                M.c.school_year == school_year,
+                M.c.student_id > cursor,
+                *_counts_in_period(lo, hi),
+                exists().where(in_school),
+            )
+            .group_by(M.c.student_id)
+            .order_by(M.c.student_id)
+            .limit(limit)
+        )
+        return list((await session.execute(stmt)).scalars())
+
+    async def period_memberships(
+        self, session: AsyncSession, student_ids: Sequence[str], school_year: str, lo: str, hi: str
+    ) -> list[Row[Any]]:
+        """Memberships that count in a period for the given students."""
+        found: list[Row[Any]] = []
+        for part in chunks(list(student_ids)):
+            rows = await session.execute(
+                select(
+                    M.c.id, M.c.student_id, M.c.special_group, M.c.source, M.c.verification_status
+                )
+                .where(
+                    M.c.student_id.in_(part),
+                    M.c.school_year == school_year,
+                    *_counts_in_period(lo, hi),
+                )
+                .order_by(M.c.student_id, M.c.special_group)
+            )
+            found.extend(rows)
+        return found
+
+    async def unrecognized(
+        self,
+        session: AsyncSession,
+        *,
+        path: str,
+        school_year: str,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Row[Any]], int]:
+        """Students with a counting membership of the school year, enrolled (current) in the
+        subtree, with no recognition for that year."""
+        rec = t.recognition
+        where = [
+            E.c.is_current.is_(True),
+            in_subtree(E.c.school_org_path, path),
+            E.c.status.in_([int(s) for s in ON_ROLL]),
+            exists().where(
+                M.c.student_id == E.c.student_id,
+                M.c.school_year == school_year,
+                M.c.status == MembershipStatus.ACTIVE,
+                M.c.verification_status != Verification.REJECTED,
+            ),
+            ~exists().where(rec.c.student_id == E.c.student_id, rec.c.school_year == school_year),
+        ]
+        total = (
+            await session.execute(select(func.count()).select_from(E).where(*where))
+        ).scalar_one()
+        rows = await session.execute(
+            select(E, S.c.name, S.c.id_number_masked)
+            .join(S, S.c.student_id == E.c.student_id)
+            .where(*where)
+            .order_by(E.c.school_org_code, E.c.grade, E.c.class_name, S.c.name, E.c.student_id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(rows), int(total)

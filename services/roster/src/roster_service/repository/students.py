@@ -1,0 +1,357 @@
+"""Queries and bulk writes of students, enrolments and their history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roster_service import tables as t
+from roster_service.domain.common import K12_STAGES
+from roster_service.domain.students import StoredEnrollment, StoredPerson
+from roster_service.repository.sql import bulk_insert, chunks, in_subtree
+
+S = t.student
+E = t.enrollment
+
+
+def _person(row: Any) -> StoredPerson:
+    return StoredPerson(
+        student_id=row.student_id,
+        id_type=row.id_type,
+        has_id_number=row.id_number_bi is not None,
+        id_number_bi=row.id_number_bi or "",
+        id_number_masked=row.id_number_masked,
+        name=row.name,
+        gender=row.gender,
+        birth_date=row.birth_date,
+        ethnicity=row.ethnicity,
+        household_type=row.household_type,
+        household_region_code=row.household_region_code,
+        phone_enc=row.phone_enc or "",
+        phone_masked=row.phone_masked,
+        current_enrollment_id=row.current_enrollment_id or "",
+        version=row.version,
+    )
+
+
+def enrollment_from_row(row: Any) -> StoredEnrollment:
+    """A StoredEnrollment from an enrollment row."""
+    return StoredEnrollment(
+        enrollment_id=row.enrollment_id,
+        student_id=row.student_id,
+        school_org_code=row.school_org_code,
+        school_org_path=row.school_org_path,
+        stage=row.stage,
+        student_number=row.student_number,
+        grade=row.grade,
+        class_name=row.class_name,
+        major_name=row.major_name,
+        status=row.status,
+        status_date=row.status_date,
+        enrolled_on=row.enrolled_on,
+        left_on=row.left_on,
+        boarder=bool(row.boarder),
+        is_current=bool(row.is_current),
+        version=row.version,
+    )
+
+
+_PERSON_COLUMNS = [
+    S.c.student_id,
+    S.c.id_type,
+    S.c.id_number_bi,
+    S.c.id_number_masked,
+    S.c.name,
+    S.c.gender,
+    S.c.birth_date,
+    S.c.ethnicity,
+    S.c.household_type,
+    S.c.household_region_code,
+    S.c.phone_enc,
+    S.c.phone_masked,
+    S.c.current_enrollment_id,
+    S.c.version,
+]
+
+
+@dataclass(slots=True)
+class SearchFilters:
+    """Filters of SearchStudents (already resolved: path, blind index)."""
+
+    path: str
+    stage: int = 0
+    grade: str = ""
+    class_name: str = ""
+    statuses: tuple[int, ...] = ()
+    name_prefix: str = ""
+    id_number_bi: str = ""
+    student_number: str = ""
+    groups: tuple[int, ...] = ()
+    group_school_year: str = ""
+    hardship_levels: tuple[int, ...] = ()
+    hardship_school_year: str = ""
+    current_only: bool = False
+
+
+class StudentRepository:
+    """Students, enrolments, history."""
+
+    async def persons_by_bi(
+        self, session: AsyncSession, bis: Iterable[str]
+    ) -> dict[str, StoredPerson]:
+        """Stored persons by ID-number blind index."""
+        wanted = list(set(bis))
+        found: dict[str, StoredPerson] = {}
+        for part in chunks(wanted):
+            for row in await session.execute(
+                select(*_PERSON_COLUMNS).where(S.c.id_number_bi.in_(part))
+            ):
+                found[row.id_number_bi] = _person(row)
+        return found
+
+    async def persons_by_id(
+        self, session: AsyncSession, ids: Iterable[str]
+    ) -> dict[str, StoredPerson]:
+        """Stored persons by student id."""
+        wanted = list(set(ids))
+        found: dict[str, StoredPerson] = {}
+        for part in chunks(wanted):
+            for row in await session.execute(
+                select(*_PERSON_COLUMNS).where(S.c.student_id.in_(part))
+            ):
+                found[row.student_id] = _person(row)
+        return found
+
+    async def students_by_k12_number(
+        self, session: AsyncSession, numbers: Iterable[str]
+    ) -> dict[str, str]:
+        """Student id per 全国学籍号 (K-12 enrolments only: 学号 of universities are not unique)."""
+        wanted = list(set(numbers))
+        found: dict[str, str] = {}
+        for part in chunks(wanted):
+            rows = await session.execute(
+                select(E.c.student_number, E.c.student_id).where(
+                    E.c.student_number.in_(part),
+                    # The partial index's predicate, so that the index answers.
+                    E.c.student_number.not_like("G%"),
+                    E.c.stage.in_([int(s) for s in K12_STAGES]),
+                )
+            )
+            for row in rows:
+                found[row.student_number] = row.student_id
+        return found
+
+    async def enrollments_of(
+        self, session: AsyncSession, student_ids: Iterable[str]
+    ) -> dict[str, list[StoredEnrollment]]:
+        """Every enrolment of the students."""
+        wanted = list(set(student_ids))
+        found: dict[str, list[StoredEnrollment]] = {}
+        for part in chunks(wanted):
+            for row in await session.execute(select(E).where(E.c.student_id.in_(part))):
+                found.setdefault(row.student_id, []).append(enrollment_from_row(row))
+        return found
+
+    async def student_rows(self, session: AsyncSession, ids: Sequence[str]) -> dict[str, Row[Any]]:
+        """Full student rows (with ciphertexts) by id."""
+        found: dict[str, Row[Any]] = {}
+        for part in chunks(list(set(ids))):
+            for row in await session.execute(select(S).where(S.c.student_id.in_(part))):
+                found[row.student_id] = row
+        return found
+
+    async def student_id_by_bi(self, session: AsyncSession, bi: str) -> str | None:
+        """The student holding an ID number."""
+        return (
+            await session.execute(select(S.c.student_id).where(S.c.id_number_bi == bi))
+        ).scalar_one_or_none()
+
+    async def visible(self, session: AsyncSession, student_id: str, path: str) -> bool:
+        """True when one of the student's enrolments lies in the subtree."""
+        stmt = select(
+            exists().where(E.c.student_id == student_id, in_subtree(E.c.school_org_path, path))
+        )
+        return bool((await session.execute(stmt)).scalar())
+
+    async def visible_ids(self, session: AsyncSession, ids: Sequence[str], path: str) -> set[str]:
+        """The students among ids with an enrolment in the subtree."""
+        found: set[str] = set()
+        for part in chunks(list(set(ids))):
+            rows = await session.execute(
+                select(E.c.student_id)
+                .where(E.c.student_id.in_(part), in_subtree(E.c.school_org_path, path))
+                .distinct()
+            )
+            found.update(rows.scalars())
+        return found
+
+    async def current_enrollments(
+        self, session: AsyncSession, student_ids: Sequence[str]
+    ) -> dict[str, StoredEnrollment]:
+        """The current enrolment of each student."""
+        found: dict[str, StoredEnrollment] = {}
+        for part in chunks(list(set(student_ids))):
+            rows = await session.execute(
+                select(E).where(E.c.student_id.in_(part), E.c.is_current.is_(True))
+            )
+            for row in rows:
+                found[row.student_id] = enrollment_from_row(row)
+        return found
+
+    async def changes(
+        self, session: AsyncSession, student_id: str, limit: int = 200
+    ) -> list[Row[Any]]:
+        """A student's history, newest first."""
+        rows = await session.execute(
+            select(t.student_change)
+            .where(t.student_change.c.student_id == student_id)
+            .order_by(t.student_change.c.id.desc())
+            .limit(limit)
+        )
+        return list(rows)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    async def insert_students(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Insert new students."""
+        await bulk_insert(session, S, rows)
+
+    async def insert_enrollments(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Insert new enrolments."""
+        await bulk_insert(session, E, rows)
+
+    async def insert_changes(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Append history records."""
+        for r in rows:
+            for key in ("changed_fields", "before", "after"):
+                if not isinstance(r[key], str):
+                    r[key] = json.dumps(r[key], ensure_ascii=False)
+        await bulk_insert(session, t.student_change, rows)
+
+    async def update_students(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Update person facts (each dict: student_id + the new values of every person field)."""
+        if not rows:
+            return
+        keys = [k for k in rows[0] if k != "student_id"]
+        stmt = (
+            update(S)
+            .where(S.c.student_id == bindparam("b_student_id"))
+            .values({k: bindparam(f"b_{k}") for k in keys})
+        )
+        await session.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
+
+    async def update_enrollments(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Update enrolments (each dict: enrollment_id + every enrolment field)."""
+        if not rows:
+            return
+        keys = [k for k in rows[0] if k != "enrollment_id"]
+        stmt = (
+            update(E)
+            .where(E.c.enrollment_id == bindparam("b_enrollment_id"))
+            .values({k: bindparam(f"b_{k}") for k in keys})
+        )
+        await session.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
+
+    # -- search ---------------------------------------------------------------------------------
+
+    def _search_where(self, f: SearchFilters) -> list[Any]:
+        where: list[Any] = [in_subtree(E.c.school_org_path, f.path)]
+        if f.current_only:
+            where.append(E.c.is_current.is_(True))
+        if f.stage:
+            where.append(E.c.stage == f.stage)
+        if f.grade:
+            where.append(E.c.grade == f.grade)
+        if f.class_name:
+            where.append(E.c.class_name == f.class_name)
+        if f.statuses:
+            where.append(E.c.status.in_(f.statuses))
+        if f.name_prefix:
+            where.append(and_(S.c.name >= f.name_prefix, S.c.name < f.name_prefix + "\U0010ffff"))
+        if f.id_number_bi:
+            where.append(S.c.id_number_bi == f.id_number_bi)
+        if f.student_number:
+            where.append(E.c.student_number == f.student_number)
+            where.append(E.c.student_number.not_like("G%"))
+        if f.groups:
+            m = t.membership
+            cond = [m.c.student_id == E.c.student_id, m.c.status == 1, m.c.verification_status != 3]
+            cond.append(m.c.special_group.in_(f.groups))
+            if f.group_school_year:
+                cond.append(m.c.school_year == f.group_school_year)
+            where.append(exists().where(*cond))
+        if f.hardship_levels:
+            r = t.recognition
+            where.append(
+                exists().where(
+                    r.c.student_id == E.c.student_id,
+                    r.c.is_current.is_(True),
+                    r.c.school_year == f.hardship_school_year,
+                    r.c.level.in_(f.hardship_levels),
+                )
+            )
+        return where
+
+    async def search(
+        self, session: AsyncSession, f: SearchFilters, *, offset: int, limit: int
+    ) -> tuple[list[Row[Any]], int]:
+        """Enrolments (with their student) matching the filters, and the total."""
+        where = self._search_where(f)
+        base = select(S, E).join(E, E.c.student_id == S.c.student_id).where(*where)
+        total = (
+            await session.execute(
+                select(func.count()).select_from(
+                    select(E.c.enrollment_id)
+                    .join(S, E.c.student_id == S.c.student_id)
+                    .where(*where)
+                    .subquery()
+                )
+            )
+        ).scalar_one()
+        rows = await session.execute(
+            base.order_by(
+                E.c.school_org_code, E.c.grade, E.c.class_name, S.c.name, E.c.enrollment_id
+            )
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(rows), int(total)
+
+    async def active_groups(
+        self, session: AsyncSession, student_ids: Sequence[str], school_year: str
+    ) -> dict[str, list[Row[Any]]]:
+        """Active memberships of a school year per student."""
+        m = t.membership
+        found: dict[str, list[Row[Any]]] = {}
+        for part in chunks(list(set(student_ids))):
+            rows = await session.execute(
+                select(
+                    m.c.id, m.c.student_id, m.c.special_group, m.c.source, m.c.verification_status
+                )
+                .where(m.c.student_id.in_(part), m.c.status == 1, m.c.school_year == school_year)
+                .order_by(m.c.special_group)
+            )
+            for row in rows:
+                found.setdefault(row.student_id, []).append(row)
+        return found
+
+    async def find_by_name_or_number(
+        self, session: AsyncSession, path: str, text: str
+    ) -> list[str]:
+        """Student ids in a subtree whose name or 学籍号 equals text (small lookups)."""
+        rows = await session.execute(
+            select(E.c.student_id)
+            .join(S, S.c.student_id == E.c.student_id)
+            .where(
+                in_subtree(E.c.school_org_path, path),
+                or_(S.c.name == text, E.c.student_number == text),
+            )
+            .distinct()
+            .limit(100)
+        )
+        return list(rows.scalars())

@@ -1,0 +1,224 @@
+"""The CPU half of a 学籍 sync: parse, validate, blind-index and encrypt rows — in-process for
+batched calls, or in worker processes for large files so that it runs beside the database work
+(a million-row file is tens of CPU-seconds of GB 11643 checks and SM4)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import pickle
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from multiprocessing import get_context
+from typing import Any
+
+from zizhu_common.crypto import FieldCipher
+
+from roster_service.domain.common import (
+    Gender,
+    IdType,
+    RowError,
+    Stage,
+    StudentStatus,
+)
+from roster_service.domain.students import StudentRow, validate_row
+
+ID_CONTEXT = "person.id_number"
+PHONE_CONTEXT = "student.phone"
+_ROW_FIELDS = StudentRow.__slots__  # type: ignore[attr-defined]
+
+
+def id_index_value(id_type: int, number: str) -> str:
+    """The text whose HMAC-SM3 is the person key: the number, prefixed by its type unless it is
+    a resident ID."""
+    return number if id_type in (0, IdType.RESIDENT_ID) else f"{int(id_type)}:{number}"
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A row ready for the database: validated, with blind index and ciphertexts, or its errors."""
+
+    number: int
+    row: StudentRow | None
+    errors: list[RowError] = field(default_factory=list)
+    bi: str = ""
+    id_enc: str | None = None
+    phone_enc: str | None = None
+
+
+class Preparer:
+    """Validates rows and computes their personal-data columns."""
+
+    def __init__(self, cipher: FieldCipher) -> None:
+        self.cipher = cipher
+
+    def one(self, number: int, raw: dict[str, str], today: date) -> Prepared:
+        """Prepare one row."""
+        result = validate_row(number, raw, today=today)
+        if isinstance(result, list):
+            return Prepared(number, None, result)
+        c = self.cipher
+        return Prepared(
+            number,
+            result,
+            bi=c.blind_index(id_index_value(result.id_type, result.id_number), context=ID_CONTEXT)
+            if result.id_number
+            else "",
+            id_enc=c.encrypt(result.id_number, context=ID_CONTEXT) if result.id_number else None,
+            phone_enc=c.encrypt(result.phone, context=PHONE_CONTEXT) if result.phone else None,
+        )
+
+    def many(self, rows: Iterable[tuple[int, dict[str, str]]], today: date) -> list[Prepared]:
+        """Prepare rows in order."""
+        return [self.one(n, raw, today) for n, raw in rows]
+
+
+# -- worker processes ------------------------------------------------------------------------------
+
+_worker: Preparer | None = None
+
+
+def _init_worker(secret: str, key_id: str, previous: dict[str, str], index_secret: str) -> None:
+    global _worker
+    _worker = Preparer(
+        FieldCipher(secret, key_id=key_id, previous=previous, index_secret=index_secret)
+    )
+
+
+def _pack(p: Prepared) -> tuple[Any, ...]:
+    if p.row is None:
+        return (1, p.number, [(e.row, e.column, e.value, e.code, e.message) for e in p.errors])
+    r = p.row
+    return (
+        0,
+        tuple(int(v) if isinstance(v, int) else v for v in (getattr(r, f) for f in _ROW_FIELDS)),
+        p.bi,
+        p.id_enc,
+        p.phone_enc,
+    )
+
+
+def unpack(item: tuple[Any, ...]) -> Prepared:
+    """A Prepared from a worker's compact tuple."""
+    if item[0] == 1:
+        return Prepared(item[1], None, [RowError(*e) for e in item[2]])
+    v = list(item[1])
+    values = dict(zip(_ROW_FIELDS, v, strict=True))
+    values["id_type"] = IdType(values["id_type"])
+    values["gender"] = Gender(values["gender"])
+    values["stage"] = Stage(values["stage"])
+    values["status"] = StudentStatus(values["status"])
+    values["boarder"] = bool(values["boarder"])
+    row = StudentRow(**values)
+    return Prepared(row.row, row, bi=item[2], id_enc=item[3], phone_enc=item[4])
+
+
+def _prepare_lines(
+    segment: bytes, first_row: int, fields: Sequence[tuple[int, str]], today: str
+) -> bytes:
+    """Worker: parse a CSV segment (whole lines, no quoted newlines) and prepare its rows."""
+    assert _worker is not None
+    day = date.fromisoformat(today)
+    out = []
+    number = first_row - 1
+    for values in csv.reader(io.StringIO(segment.decode("utf-8"))):
+        number += 1
+        width = len(values)
+        raw = {k: (values[i].strip() if i < width else "") for i, k in fields}
+        if not any(raw.values()):
+            continue
+        out.append(_pack(_worker.one(number, raw, day)))
+    # Pickled here so the parent unpickles in its event loop, not in the executor's result
+    # thread, where it would contend for the GIL with the database writes.
+    return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _prepare_rows(rows: list[tuple[int, dict[str, str]]], today: str) -> bytes:
+    """Worker: prepare already parsed rows."""
+    assert _worker is not None
+    day = date.fromisoformat(today)
+    out = [_pack(_worker.one(n, raw, day)) for n, raw in rows]
+    return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class PreparePool:
+    """Worker processes (spawned: the service process has threads) that prepare rows."""
+
+    def __init__(
+        self, *, workers: int, secret: str, key_id: str, previous: dict[str, str], index_secret: str
+    ) -> None:
+        self.workers = workers
+        self._args = (secret, key_id, previous, index_secret)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=get_context("spawn"),
+                initializer=_init_worker,
+                initargs=self._args,
+            )
+        return self._pool
+
+    async def prepare_segments(
+        self, segments: Iterator[tuple[bytes, int]], fields: Sequence[tuple[int, str]], today: date
+    ) -> AsyncIterator[list[Prepared]]:
+        """Prepared rows per CSV segment, in order, with a few segments in flight."""
+        loop = asyncio.get_running_loop()
+        pool = self._executor()
+        pending: list[asyncio.Future[bytes]] = []
+        depth = self.workers * 2
+        for segment, first in segments:
+            pending.append(
+                loop.run_in_executor(
+                    pool, _prepare_lines, segment, first, list(fields), today.isoformat()
+                )
+            )
+            if len(pending) >= depth:
+                yield [unpack(x) for x in pickle.loads(await pending.pop(0))]
+        while pending:
+            yield [unpack(x) for x in pickle.loads(await pending.pop(0))]
+
+    async def prepare_chunks(
+        self, chunks: Iterator[list[tuple[int, dict[str, str]]]], today: date
+    ) -> AsyncIterator[list[Prepared]]:
+        """Prepared rows per chunk of parsed rows, in order, with a few chunks in flight."""
+        loop = asyncio.get_running_loop()
+        pool = self._executor()
+        pending: list[asyncio.Future[bytes]] = []
+        depth = self.workers * 2
+        for chunk in chunks:
+            pending.append(loop.run_in_executor(pool, _prepare_rows, chunk, today.isoformat()))
+            if len(pending) >= depth:
+                yield [unpack(x) for x in pickle.loads(await pending.pop(0))]
+        while pending:
+            yield [unpack(x) for x in pickle.loads(await pending.pop(0))]
+
+    def close(self) -> None:
+        """Stop the workers."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def csv_segments(body: bytes, first_row: int, rows_per_segment: int) -> Iterator[tuple[bytes, int]]:
+    """Whole-line slices of a CSV body (after the header) with the row number each starts at."""
+    start = 0
+    row = first_row
+    size = len(body)
+    while start < size:
+        end = start
+        for _ in range(rows_per_segment):
+            nl = body.find(b"\n", end)
+            if nl < 0:
+                end = size
+                break
+            end = nl + 1
+        segment = body[start:end]
+        yield segment, row
+        row += segment.count(b"\n")
+        start = end
