@@ -197,6 +197,11 @@ class Run(_message.Message):
     FINDINGS_RAISED_FIELD_NUMBER: _builtins.int
     FINDINGS_CLEARED_FIELD_NUMBER: _builtins.int
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    PERIOD_COUNTS_FIELD_NUMBER: _builtins.int
+    DURATION_MS_FIELD_NUMBER: _builtins.int
+    SCHEDULE_SLOT_FIELD_NUMBER: _builtins.int
+    UNFUNDED_REOPENED_FIELD_NUMBER: _builtins.int
+    STUDENTS_FUNDED_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     trigger: Global___RunTrigger.ValueType
     org_code: _builtins.str
@@ -213,12 +218,22 @@ class Run(_message.Message):
     findings_raised: _builtins.int
     findings_cleared: _builtins.int
     error_message: _builtins.str
+    duration_ms: _builtins.int
+    schedule_slot: _builtins.str
+    """Scheduled runs: the 02:00 slot they ran for ("2026-11-23T02:00+08:00")."""
+    unfunded_reopened: _builtins.int
+    students_funded: _builtins.int
+    """Of the students checked, those holding an approved 助困 record."""
     @_builtins.property
     def periods(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.AidPeriod]: ...
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def finished_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def period_counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___RunPeriodCount]:
+        """One entry per period compared."""
+
     def __init__(
         self,
         *,
@@ -238,14 +253,69 @@ class Run(_message.Message):
         findings_raised: _builtins.int = ...,
         findings_cleared: _builtins.int = ...,
         error_message: _builtins.str = ...,
+        period_counts: _abc.Iterable[Global___RunPeriodCount] | None = ...,
+        duration_ms: _builtins.int = ...,
+        schedule_slot: _builtins.str = ...,
+        unfunded_reopened: _builtins.int = ...,
+        students_funded: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_message", b"error_message", "findings_cleared", b"findings_cleared", "findings_raised", b"findings_raised", "finished_at", b"finished_at", "include_verification", b"include_verification", "org_code", b"org_code", "periods", b"periods", "run_id", b"run_id", "started_at", b"started_at", "status", b"status", "students_checked", b"students_checked", "trigger", b"trigger", "triggered_by", b"triggered_by", "unfunded_closed", b"unfunded_closed", "unfunded_open", b"unfunded_open", "unfunded_opened", b"unfunded_opened"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration_ms", b"duration_ms", "error_message", b"error_message", "findings_cleared", b"findings_cleared", "findings_raised", b"findings_raised", "finished_at", b"finished_at", "include_verification", b"include_verification", "org_code", b"org_code", "period_counts", b"period_counts", "periods", b"periods", "run_id", b"run_id", "schedule_slot", b"schedule_slot", "started_at", b"started_at", "status", b"status", "students_checked", b"students_checked", "students_funded", b"students_funded", "trigger", b"trigger", "triggered_by", b"triggered_by", "unfunded_closed", b"unfunded_closed", "unfunded_open", b"unfunded_open", "unfunded_opened", b"unfunded_opened", "unfunded_reopened", b"unfunded_reopened"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Run: _TypeAlias = Run  # noqa: Y015
+
+@_typing.final
+class RunPeriodCount(_message.Message):
+    """Counts of one period of a run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_FIELD_NUMBER: _builtins.int
+    STUDENTS_CHECKED_FIELD_NUMBER: _builtins.int
+    STUDENTS_FUNDED_FIELD_NUMBER: _builtins.int
+    UNFUNDED_OPENED_FIELD_NUMBER: _builtins.int
+    UNFUNDED_CLOSED_FIELD_NUMBER: _builtins.int
+    UNFUNDED_REOPENED_FIELD_NUMBER: _builtins.int
+    UNFUNDED_OPEN_FIELD_NUMBER: _builtins.int
+    FINDINGS_RAISED_FIELD_NUMBER: _builtins.int
+    FINDINGS_CLEARED_FIELD_NUMBER: _builtins.int
+    DURATION_MS_FIELD_NUMBER: _builtins.int
+    students_checked: _builtins.int
+    students_funded: _builtins.int
+    unfunded_opened: _builtins.int
+    unfunded_closed: _builtins.int
+    unfunded_reopened: _builtins.int
+    unfunded_open: _builtins.int
+    """Open entries of the period (in the run's scope) after the run."""
+    findings_raised: _builtins.int
+    findings_cleared: _builtins.int
+    duration_ms: _builtins.int
+    @_builtins.property
+    def period(self) -> _common_pb2.AidPeriod: ...
+    def __init__(
+        self,
+        *,
+        period: _common_pb2.AidPeriod | None = ...,
+        students_checked: _builtins.int = ...,
+        students_funded: _builtins.int = ...,
+        unfunded_opened: _builtins.int = ...,
+        unfunded_closed: _builtins.int = ...,
+        unfunded_reopened: _builtins.int = ...,
+        unfunded_open: _builtins.int = ...,
+        findings_raised: _builtins.int = ...,
+        findings_cleared: _builtins.int = ...,
+        duration_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period", b"period"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration_ms", b"duration_ms", "findings_cleared", b"findings_cleared", "findings_raised", b"findings_raised", "period", b"period", "students_checked", b"students_checked", "students_funded", b"students_funded", "unfunded_closed", b"unfunded_closed", "unfunded_open", b"unfunded_open", "unfunded_opened", b"unfunded_opened", "unfunded_reopened", b"unfunded_reopened"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunPeriodCount: _TypeAlias = RunPeriodCount  # noqa: Y015
 
 @_typing.final
 class RunComparisonRequest(_message.Message):
@@ -348,7 +418,10 @@ class ListRunsRequest(_message.Message):
     STATUSES_FIELD_NUMBER: _builtins.int
     TRIGGER_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
+    ORG_CODE_FIELD_NUMBER: _builtins.int
     trigger: Global___RunTrigger.ValueType
+    org_code: _builtins.str
+    """Runs whose scope lies in this org's subtree or contains it; empty = the caller's org."""
     @_builtins.property
     def period(self) -> _common_pb2.AidPeriod: ...
     @_builtins.property
@@ -364,10 +437,11 @@ class ListRunsRequest(_message.Message):
         statuses: _abc.Iterable[Global___RunStatus.ValueType] | None = ...,
         trigger: Global___RunTrigger.ValueType = ...,
         page: _common_pb2.PageRequest | None = ...,
+        org_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "period", b"period"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "period", b"period", "statuses", b"statuses", "trigger", b"trigger"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_code", b"org_code", "page", b"page", "period", b"period", "statuses", b"statuses", "trigger", b"trigger"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -489,6 +563,8 @@ class UnfundedEntry(_message.Message):
     CLOSED_AT_FIELD_NUMBER: _builtins.int
     SCHOOL_REASON_FIELD_NUMBER: _builtins.int
     AUTHORITY_REASONS_FIELD_NUMBER: _builtins.int
+    REOPENED_AT_FIELD_NUMBER: _builtins.int
+    REASON_DEADLINE_ON_FIELD_NUMBER: _builtins.int
     entry_id: _builtins.str
     student_id: _builtins.str
     student_name: _builtins.str
@@ -502,6 +578,8 @@ class UnfundedEntry(_message.Message):
     status: Global___UnfundedStatus.ValueType
     last_run_id: _builtins.str
     """Last run that saw the entry (open or closing it)."""
+    reason_deadline_on: _builtins.str
+    """The period's deadline (YYYY-MM-DD, Asia/Shanghai) until which reasons can be reported."""
     @_builtins.property
     def period(self) -> _common_pb2.AidPeriod: ...
     @_builtins.property
@@ -519,6 +597,10 @@ class UnfundedEntry(_message.Message):
     @_builtins.property
     def authority_reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReasonReport]:
         """Reasons filled by authority levels, bottom-up."""
+
+    @_builtins.property
+    def reopened_at(self) -> _timestamp_pb2.Timestamp:
+        """Set when a run found the student unfunded again after the entry had closed."""
 
     def __init__(
         self,
@@ -541,10 +623,12 @@ class UnfundedEntry(_message.Message):
         closed_at: _timestamp_pb2.Timestamp | None = ...,
         school_reason: Global___ReasonReport | None = ...,
         authority_reasons: _abc.Iterable[Global___ReasonReport] | None = ...,
+        reopened_at: _timestamp_pb2.Timestamp | None = ...,
+        reason_deadline_on: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "first_found_at", b"first_found_at", "period", b"period", "school_reason", b"school_reason"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "first_found_at", b"first_found_at", "period", b"period", "reopened_at", b"reopened_at", "school_reason", b"school_reason"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority_reasons", b"authority_reasons", "class_name", b"class_name", "closed_at", b"closed_at", "entry_id", b"entry_id", "first_found_at", b"first_found_at", "grade", b"grade", "groups", b"groups", "id_number_masked", b"id_number_masked", "last_run_id", b"last_run_id", "period", b"period", "school_name", b"school_name", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "school_reason", b"school_reason", "stage", b"stage", "status", b"status", "student_id", b"student_id", "student_name", b"student_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority_reasons", b"authority_reasons", "class_name", b"class_name", "closed_at", b"closed_at", "entry_id", b"entry_id", "first_found_at", b"first_found_at", "grade", b"grade", "groups", b"groups", "id_number_masked", b"id_number_masked", "last_run_id", b"last_run_id", "period", b"period", "reason_deadline_on", b"reason_deadline_on", "reopened_at", b"reopened_at", "school_name", b"school_name", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "school_reason", b"school_reason", "stage", b"stage", "status", b"status", "student_id", b"student_id", "student_name", b"student_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -856,6 +940,7 @@ class UnfundedStatsRow(_message.Message):
     GROUPS_FIELD_NUMBER: _builtins.int
     REASONS_FIELD_NUMBER: _builtins.int
     AUTHORITY_REASONS_FIELD_NUMBER: _builtins.int
+    STATEMENTS_FIELD_NUMBER: _builtins.int
     kind: _common_pb2.StatsRowKind.ValueType
     @_builtins.property
     def org(self) -> _common_pb2.OrgRef: ...
@@ -877,6 +962,12 @@ class UnfundedStatsRow(_message.Message):
         subordinate level reported).
         """
 
+    @_builtins.property
+    def statements(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuthorityStatement]:
+        """Statements (本级未资助原因情况) filed by the row's authority (the root for TOTAL, the child
+        authority for CHILD_REGION rows; none for schools).
+        """
+
     def __init__(
         self,
         *,
@@ -886,10 +977,11 @@ class UnfundedStatsRow(_message.Message):
         groups: _abc.Iterable[Global___GroupCount] | None = ...,
         reasons: _abc.Iterable[Global___ReasonCount] | None = ...,
         authority_reasons: _abc.Iterable[Global___ReasonCount] | None = ...,
+        statements: _abc.Iterable[Global___AuthorityStatement] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["all_groups", b"all_groups", "org", b"org"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_groups", b"all_groups", "authority_reasons", b"authority_reasons", "groups", b"groups", "kind", b"kind", "org", b"org", "reasons", b"reasons"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_groups", b"all_groups", "authority_reasons", b"authority_reasons", "groups", b"groups", "kind", b"kind", "org", b"org", "reasons", b"reasons", "statements", b"statements"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -956,6 +1048,235 @@ class UnfundedStatsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UnfundedStatsResponse: _TypeAlias = UnfundedStatsResponse  # noqa: Y015
+
+@_typing.final
+class ExportUnfundedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filter(self) -> Global___ListUnfundedRequest:
+        """Filters as for ListUnfunded; its page is ignored."""
+
+    def __init__(
+        self,
+        *,
+        filter: Global___ListUnfundedRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportUnfundedRequest: _TypeAlias = ExportUnfundedRequest  # noqa: Y015
+
+@_typing.final
+class ExportUnfundedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    ROW_COUNT_FIELD_NUMBER: _builtins.int
+    row_count: _builtins.int
+    @_builtins.property
+    def file(self) -> _common_pb2.FileContent: ...
+    def __init__(
+        self,
+        *,
+        file: _common_pb2.FileContent | None = ...,
+        row_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file", "row_count", b"row_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportUnfundedResponse: _TypeAlias = ExportUnfundedResponse  # noqa: Y015
+
+@_typing.final
+class ExportUnfundedStatsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filter(self) -> Global___UnfundedStatsRequest: ...
+    def __init__(
+        self,
+        *,
+        filter: Global___UnfundedStatsRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportUnfundedStatsRequest: _TypeAlias = ExportUnfundedStatsRequest  # noqa: Y015
+
+@_typing.final
+class ExportUnfundedStatsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def file(self) -> _common_pb2.FileContent: ...
+    def __init__(
+        self,
+        *,
+        file: _common_pb2.FileContent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportUnfundedStatsResponse: _TypeAlias = ExportUnfundedStatsResponse  # noqa: Y015
+
+@_typing.final
+class AuthorityStatement(_message.Message):
+    """An authority's own statement on the unfunded students of its area for a period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    REASON_LABEL_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    REPORTED_BY_FIELD_NUMBER: _builtins.int
+    REPORTED_AT_FIELD_NUMBER: _builtins.int
+    group: _common_pb2.SpecialGroup.ValueType
+    """UNSPECIFIED = all groups."""
+    reason_code: _builtins.str
+    reason_label: _builtins.str
+    note: _builtins.str
+    reported_by: _builtins.str
+    @_builtins.property
+    def org(self) -> _common_pb2.OrgRef: ...
+    @_builtins.property
+    def period(self) -> _common_pb2.AidPeriod: ...
+    @_builtins.property
+    def reported_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        org: _common_pb2.OrgRef | None = ...,
+        period: _common_pb2.AidPeriod | None = ...,
+        group: _common_pb2.SpecialGroup.ValueType = ...,
+        reason_code: _builtins.str = ...,
+        reason_label: _builtins.str = ...,
+        note: _builtins.str = ...,
+        reported_by: _builtins.str = ...,
+        reported_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["org", b"org", "period", b"period", "reported_at", b"reported_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group", b"group", "note", b"note", "org", b"org", "period", b"period", "reason_code", b"reason_code", "reason_label", b"reason_label", "reported_at", b"reported_at", "reported_by", b"reported_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorityStatement: _TypeAlias = AuthorityStatement  # noqa: Y015
+
+@_typing.final
+class FileAuthorityStatementRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    group: _common_pb2.SpecialGroup.ValueType
+    """UNSPECIFIED = all groups."""
+    reason_code: _builtins.str
+    note: _builtins.str
+    @_builtins.property
+    def period(self) -> _common_pb2.AidPeriod: ...
+    def __init__(
+        self,
+        *,
+        period: _common_pb2.AidPeriod | None = ...,
+        group: _common_pb2.SpecialGroup.ValueType = ...,
+        reason_code: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period", b"period"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group", b"group", "note", b"note", "period", b"period", "reason_code", b"reason_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileAuthorityStatementRequest: _TypeAlias = FileAuthorityStatementRequest  # noqa: Y015
+
+@_typing.final
+class FileAuthorityStatementResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATEMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def statement(self) -> Global___AuthorityStatement: ...
+    def __init__(
+        self,
+        *,
+        statement: Global___AuthorityStatement | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["statement", b"statement"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["statement", b"statement"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileAuthorityStatementResponse: _TypeAlias = FileAuthorityStatementResponse  # noqa: Y015
+
+@_typing.final
+class ListAuthorityStatementsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_FIELD_NUMBER: _builtins.int
+    ORG_CODE_FIELD_NUMBER: _builtins.int
+    ROOT_ONLY_FIELD_NUMBER: _builtins.int
+    org_code: _builtins.str
+    """Root; empty = the caller's org."""
+    root_only: _builtins.bool
+    """Only the root's own statements (false: the root and every authority below it)."""
+    @_builtins.property
+    def period(self) -> _common_pb2.AidPeriod: ...
+    def __init__(
+        self,
+        *,
+        period: _common_pb2.AidPeriod | None = ...,
+        org_code: _builtins.str = ...,
+        root_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period", b"period"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_code", b"org_code", "period", b"period", "root_only", b"root_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuthorityStatementsRequest: _TypeAlias = ListAuthorityStatementsRequest  # noqa: Y015
+
+@_typing.final
+class ListAuthorityStatementsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATEMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def statements(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuthorityStatement]: ...
+    def __init__(
+        self,
+        *,
+        statements: _abc.Iterable[Global___AuthorityStatement] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["statements", b"statements"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuthorityStatementsResponse: _TypeAlias = ListAuthorityStatementsResponse  # noqa: Y015
 
 @_typing.final
 class ReasonCode(_message.Message):
@@ -1532,20 +1853,67 @@ class GetFindingResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     FINDING_FIELD_NUMBER: _builtins.int
+    ACTIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def finding(self) -> Global___Finding: ...
+    @_builtins.property
+    def actions(self) -> _containers.RepeatedCompositeFieldContainer[Global___FindingAction]:
+        """Every confirmation, correction, dismissal, clearing and reopening, oldest first."""
+
     def __init__(
         self,
         *,
         finding: Global___Finding | None = ...,
+        actions: _abc.Iterable[Global___FindingAction] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finding", b"finding"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["finding", b"finding"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "finding", b"finding"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetFindingResponse: _TypeAlias = GetFindingResponse  # noqa: Y015
+
+@_typing.final
+class FindingAction(_message.Message):
+    """One audited step in a finding's life."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_STATUS_FIELD_NUMBER: _builtins.int
+    TO_STATUS_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ACTOR_ORG_CODE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    from_status: Global___FindingStatus.ValueType
+    to_status: Global___FindingStatus.ValueType
+    note: _builtins.str
+    actor: _builtins.str
+    """Account id, or "system:reconcile" for a run."""
+    actor_org_code: _builtins.str
+    run_id: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        from_status: Global___FindingStatus.ValueType = ...,
+        to_status: Global___FindingStatus.ValueType = ...,
+        note: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        actor_org_code: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        run_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "actor_org_code", b"actor_org_code", "at", b"at", "from_status", b"from_status", "note", b"note", "run_id", b"run_id", "to_status", b"to_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FindingAction: _TypeAlias = FindingAction  # noqa: Y015
 
 @_typing.final
 class ResolveFindingRequest(_message.Message):
@@ -1557,7 +1925,7 @@ class ResolveFindingRequest(_message.Message):
     resolution: Global___FindingStatus.ValueType
     """CONFIRMED, FIXED or DISMISSED."""
     note: _builtins.str
-    """Required for DISMISSED."""
+    """Required (the note is kept in the finding's audited history)."""
     @_builtins.property
     def finding_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """At most 1000."""
@@ -1710,3 +2078,157 @@ class FindingStatsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FindingStatsResponse: _TypeAlias = FindingStatsResponse  # noqa: Y015
+
+@_typing.final
+class Quota(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_CODE_FIELD_NUMBER: _builtins.int
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
+    ORG_FIELD_NUMBER: _builtins.int
+    PLACES_FIELD_NUMBER: _builtins.int
+    SET_BY_FIELD_NUMBER: _builtins.int
+    SET_AT_FIELD_NUMBER: _builtins.int
+    project_code: _builtins.str
+    school_year: _builtins.str
+    """"YYYY-YYYY"."""
+    places: _builtins.int
+    """Number of students that may hold the project in the school year in the org's subtree."""
+    set_by: _builtins.str
+    @_builtins.property
+    def org(self) -> _common_pb2.OrgRef: ...
+    @_builtins.property
+    def set_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        project_code: _builtins.str = ...,
+        school_year: _builtins.str = ...,
+        org: _common_pb2.OrgRef | None = ...,
+        places: _builtins.int = ...,
+        set_by: _builtins.str = ...,
+        set_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["org", b"org", "set_at", b"set_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org", b"org", "places", b"places", "project_code", b"project_code", "school_year", b"school_year", "set_at", b"set_at", "set_by", b"set_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Quota: _TypeAlias = Quota  # noqa: Y015
+
+@_typing.final
+class QuotaInput(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_CODE_FIELD_NUMBER: _builtins.int
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
+    ORG_CODE_FIELD_NUMBER: _builtins.int
+    PLACES_FIELD_NUMBER: _builtins.int
+    project_code: _builtins.str
+    school_year: _builtins.str
+    org_code: _builtins.str
+    places: _builtins.int
+    """0 removes the quota."""
+    def __init__(
+        self,
+        *,
+        project_code: _builtins.str = ...,
+        school_year: _builtins.str = ...,
+        org_code: _builtins.str = ...,
+        places: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_code", b"org_code", "places", b"places", "project_code", b"project_code", "school_year", b"school_year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuotaInput: _TypeAlias = QuotaInput  # noqa: Y015
+
+@_typing.final
+class SetQuotasRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTAS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quotas(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuotaInput]:
+        """At most 1000; all-or-nothing."""
+
+    def __init__(
+        self,
+        *,
+        quotas: _abc.Iterable[Global___QuotaInput] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quotas", b"quotas"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetQuotasRequest: _TypeAlias = SetQuotasRequest  # noqa: Y015
+
+@_typing.final
+class SetQuotasResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTAS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quotas(self) -> _containers.RepeatedCompositeFieldContainer[Global___Quota]: ...
+    def __init__(
+        self,
+        *,
+        quotas: _abc.Iterable[Global___Quota] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quotas", b"quotas"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetQuotasResponse: _TypeAlias = SetQuotasResponse  # noqa: Y015
+
+@_typing.final
+class ListQuotasRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHOOL_YEAR_FIELD_NUMBER: _builtins.int
+    ORG_CODE_FIELD_NUMBER: _builtins.int
+    PROJECT_CODE_FIELD_NUMBER: _builtins.int
+    school_year: _builtins.str
+    org_code: _builtins.str
+    project_code: _builtins.str
+    def __init__(
+        self,
+        *,
+        school_year: _builtins.str = ...,
+        org_code: _builtins.str = ...,
+        project_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_code", b"org_code", "project_code", b"project_code", "school_year", b"school_year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQuotasRequest: _TypeAlias = ListQuotasRequest  # noqa: Y015
+
+@_typing.final
+class ListQuotasResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTAS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quotas(self) -> _containers.RepeatedCompositeFieldContainer[Global___Quota]: ...
+    def __init__(
+        self,
+        *,
+        quotas: _abc.Iterable[Global___Quota] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quotas", b"quotas"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQuotasResponse: _TypeAlias = ListQuotasResponse  # noqa: Y015

@@ -74,6 +74,26 @@ class ReconcileServiceStub:
                 request_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.UnfundedStatsRequest.SerializeToString,
                 response_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.UnfundedStatsResponse.FromString,
                 _registered_method=True)
+        self.ExportUnfunded = channel.unary_unary(
+                '/zizhu_contracts.reconcile.v1.ReconcileService/ExportUnfunded',
+                request_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ExportUnfundedRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ExportUnfundedResponse.FromString,
+                _registered_method=True)
+        self.ExportUnfundedStats = channel.unary_unary(
+                '/zizhu_contracts.reconcile.v1.ReconcileService/ExportUnfundedStats',
+                request_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ExportUnfundedStatsRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ExportUnfundedStatsResponse.FromString,
+                _registered_method=True)
+        self.FileAuthorityStatement = channel.unary_unary(
+                '/zizhu_contracts.reconcile.v1.ReconcileService/FileAuthorityStatement',
+                request_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.FileAuthorityStatementRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.FileAuthorityStatementResponse.FromString,
+                _registered_method=True)
+        self.ListAuthorityStatements = channel.unary_unary(
+                '/zizhu_contracts.reconcile.v1.ReconcileService/ListAuthorityStatements',
+                request_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListAuthorityStatementsRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListAuthorityStatementsResponse.FromString,
+                _registered_method=True)
         self.ListReasonDictionary = channel.unary_unary(
                 '/zizhu_contracts.reconcile.v1.ReconcileService/ListReasonDictionary',
                 request_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListReasonDictionaryRequest.SerializeToString,
@@ -113,6 +133,16 @@ class ReconcileServiceStub:
                 '/zizhu_contracts.reconcile.v1.ReconcileService/FindingStats',
                 request_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.FindingStatsRequest.SerializeToString,
                 response_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.FindingStatsResponse.FromString,
+                _registered_method=True)
+        self.SetQuotas = channel.unary_unary(
+                '/zizhu_contracts.reconcile.v1.ReconcileService/SetQuotas',
+                request_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.SetQuotasRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.SetQuotasResponse.FromString,
+                _registered_method=True)
+        self.ListQuotas = channel.unary_unary(
+                '/zizhu_contracts.reconcile.v1.ReconcileService/ListQuotas',
+                request_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListQuotasRequest.SerializeToString,
+                response_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListQuotasResponse.FromString,
                 _registered_method=True)
 
 
@@ -177,6 +207,35 @@ class ReconcileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportUnfunded(self, request, context):
+        """The unfunded list as .xlsx (same filters as ListUnfunded, every page, at most 200000 rows).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportUnfundedStats(self, request, context):
+        """The statistics view as .xlsx (one sheet, the rows of UnfundedStats with the 13 groups).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FileAuthorityStatement(self, request, context):
+        """An authority files (or replaces) its own level's reason statement for a period, for all
+        groups or one group (本级未资助原因情况); its parent sees it in the statistics.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuthorityStatements(self, request, context):
+        """Statements filed by the caller's org and the authorities below it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListReasonDictionary(self, request, context):
         """The reason dictionary (未资助原因).
         """
@@ -233,6 +292,21 @@ class ReconcileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetQuotas(self, request, context):
+        """Places (名额) per project × school year × organisation, against which R09 counts approved
+        students. Set by an authority for organisations in its subtree; replaces by key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListQuotas(self, request, context):
+        """Quotas of organisations in a subtree.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReconcileServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -276,6 +350,26 @@ def add_ReconcileServiceServicer_to_server(servicer, server):
                     request_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.UnfundedStatsRequest.FromString,
                     response_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.UnfundedStatsResponse.SerializeToString,
             ),
+            'ExportUnfunded': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportUnfunded,
+                    request_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ExportUnfundedRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ExportUnfundedResponse.SerializeToString,
+            ),
+            'ExportUnfundedStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportUnfundedStats,
+                    request_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ExportUnfundedStatsRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ExportUnfundedStatsResponse.SerializeToString,
+            ),
+            'FileAuthorityStatement': grpc.unary_unary_rpc_method_handler(
+                    servicer.FileAuthorityStatement,
+                    request_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.FileAuthorityStatementRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.FileAuthorityStatementResponse.SerializeToString,
+            ),
+            'ListAuthorityStatements': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuthorityStatements,
+                    request_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListAuthorityStatementsRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListAuthorityStatementsResponse.SerializeToString,
+            ),
             'ListReasonDictionary': grpc.unary_unary_rpc_method_handler(
                     servicer.ListReasonDictionary,
                     request_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListReasonDictionaryRequest.FromString,
@@ -315,6 +409,16 @@ def add_ReconcileServiceServicer_to_server(servicer, server):
                     servicer.FindingStats,
                     request_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.FindingStatsRequest.FromString,
                     response_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.FindingStatsResponse.SerializeToString,
+            ),
+            'SetQuotas': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetQuotas,
+                    request_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.SetQuotasRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.SetQuotasResponse.SerializeToString,
+            ),
+            'ListQuotas': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQuotas,
+                    request_deserializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListQuotasRequest.FromString,
+                    response_serializer=zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListQuotasResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -544,6 +648,114 @@ class ReconcileService:
             _registered_method=True)
 
     @staticmethod
+    def ExportUnfunded(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.reconcile.v1.ReconcileService/ExportUnfunded',
+            zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ExportUnfundedRequest.SerializeToString,
+            zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ExportUnfundedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportUnfundedStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.reconcile.v1.ReconcileService/ExportUnfundedStats',
+            zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ExportUnfundedStatsRequest.SerializeToString,
+            zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ExportUnfundedStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FileAuthorityStatement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.reconcile.v1.ReconcileService/FileAuthorityStatement',
+            zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.FileAuthorityStatementRequest.SerializeToString,
+            zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.FileAuthorityStatementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuthorityStatements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.reconcile.v1.ReconcileService/ListAuthorityStatements',
+            zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListAuthorityStatementsRequest.SerializeToString,
+            zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListAuthorityStatementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListReasonDictionary(request,
             target,
             options=(),
@@ -749,6 +961,60 @@ class ReconcileService:
             '/zizhu_contracts.reconcile.v1.ReconcileService/FindingStats',
             zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.FindingStatsRequest.SerializeToString,
             zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.FindingStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetQuotas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.reconcile.v1.ReconcileService/SetQuotas',
+            zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.SetQuotasRequest.SerializeToString,
+            zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.SetQuotasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQuotas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zizhu_contracts.reconcile.v1.ReconcileService/ListQuotas',
+            zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListQuotasRequest.SerializeToString,
+            zizhu__contracts_dot_reconcile_dot_v1_dot_reconcile__pb2.ListQuotasResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,6 +60,16 @@ class ReconcileServiceStub:
     """Counts by child region × 13 groups: special-group students, funded, unfunded, reasons
     reported / pending, and reported reasons by code.
     """
+    ExportUnfunded: _grpc.UnaryUnaryMultiCallable[_reconcile_pb2.ExportUnfundedRequest, _reconcile_pb2.ExportUnfundedResponse]
+    """The unfunded list as .xlsx (same filters as ListUnfunded, every page, at most 200000 rows)."""
+    ExportUnfundedStats: _grpc.UnaryUnaryMultiCallable[_reconcile_pb2.ExportUnfundedStatsRequest, _reconcile_pb2.ExportUnfundedStatsResponse]
+    """The statistics view as .xlsx (one sheet, the rows of UnfundedStats with the 13 groups)."""
+    FileAuthorityStatement: _grpc.UnaryUnaryMultiCallable[_reconcile_pb2.FileAuthorityStatementRequest, _reconcile_pb2.FileAuthorityStatementResponse]
+    """An authority files (or replaces) its own level's reason statement for a period, for all
+    groups or one group (本级未资助原因情况); its parent sees it in the statistics.
+    """
+    ListAuthorityStatements: _grpc.UnaryUnaryMultiCallable[_reconcile_pb2.ListAuthorityStatementsRequest, _reconcile_pb2.ListAuthorityStatementsResponse]
+    """Statements filed by the caller's org and the authorities below it."""
     ListReasonDictionary: _grpc.UnaryUnaryMultiCallable[_reconcile_pb2.ListReasonDictionaryRequest, _reconcile_pb2.ListReasonDictionaryResponse]
     """The reason dictionary (未资助原因)."""
     UpdateReasonDictionary: _grpc.UnaryUnaryMultiCallable[_reconcile_pb2.UpdateReasonDictionaryRequest, _reconcile_pb2.UpdateReasonDictionaryResponse]
@@ -76,6 +86,12 @@ class ReconcileServiceStub:
     """Confirms, marks fixed or dismisses findings (a note is required to dismiss)."""
     FindingStats: _grpc.UnaryUnaryMultiCallable[_reconcile_pb2.FindingStatsRequest, _reconcile_pb2.FindingStatsResponse]
     """Counts by child region × rule and status."""
+    SetQuotas: _grpc.UnaryUnaryMultiCallable[_reconcile_pb2.SetQuotasRequest, _reconcile_pb2.SetQuotasResponse]
+    """Places (名额) per project × school year × organisation, against which R09 counts approved
+    students. Set by an authority for organisations in its subtree; replaces by key.
+    """
+    ListQuotas: _grpc.UnaryUnaryMultiCallable[_reconcile_pb2.ListQuotasRequest, _reconcile_pb2.ListQuotasResponse]
+    """Quotas of organisations in a subtree."""
 
 @_typing.type_check_only
 class ReconcileServiceAsyncStub(ReconcileServiceStub):
@@ -100,6 +116,16 @@ class ReconcileServiceAsyncStub(ReconcileServiceStub):
     """Counts by child region × 13 groups: special-group students, funded, unfunded, reasons
     reported / pending, and reported reasons by code.
     """
+    ExportUnfunded: _aio.UnaryUnaryMultiCallable[_reconcile_pb2.ExportUnfundedRequest, _reconcile_pb2.ExportUnfundedResponse]  # type: ignore[assignment]
+    """The unfunded list as .xlsx (same filters as ListUnfunded, every page, at most 200000 rows)."""
+    ExportUnfundedStats: _aio.UnaryUnaryMultiCallable[_reconcile_pb2.ExportUnfundedStatsRequest, _reconcile_pb2.ExportUnfundedStatsResponse]  # type: ignore[assignment]
+    """The statistics view as .xlsx (one sheet, the rows of UnfundedStats with the 13 groups)."""
+    FileAuthorityStatement: _aio.UnaryUnaryMultiCallable[_reconcile_pb2.FileAuthorityStatementRequest, _reconcile_pb2.FileAuthorityStatementResponse]  # type: ignore[assignment]
+    """An authority files (or replaces) its own level's reason statement for a period, for all
+    groups or one group (本级未资助原因情况); its parent sees it in the statistics.
+    """
+    ListAuthorityStatements: _aio.UnaryUnaryMultiCallable[_reconcile_pb2.ListAuthorityStatementsRequest, _reconcile_pb2.ListAuthorityStatementsResponse]  # type: ignore[assignment]
+    """Statements filed by the caller's org and the authorities below it."""
     ListReasonDictionary: _aio.UnaryUnaryMultiCallable[_reconcile_pb2.ListReasonDictionaryRequest, _reconcile_pb2.ListReasonDictionaryResponse]  # type: ignore[assignment]
     """The reason dictionary (未资助原因)."""
     UpdateReasonDictionary: _aio.UnaryUnaryMultiCallable[_reconcile_pb2.UpdateReasonDictionaryRequest, _reconcile_pb2.UpdateReasonDictionaryResponse]  # type: ignore[assignment]
@@ -116,6 +142,12 @@ class ReconcileServiceAsyncStub(ReconcileServiceStub):
     """Confirms, marks fixed or dismisses findings (a note is required to dismiss)."""
     FindingStats: _aio.UnaryUnaryMultiCallable[_reconcile_pb2.FindingStatsRequest, _reconcile_pb2.FindingStatsResponse]  # type: ignore[assignment]
     """Counts by child region × rule and status."""
+    SetQuotas: _aio.UnaryUnaryMultiCallable[_reconcile_pb2.SetQuotasRequest, _reconcile_pb2.SetQuotasResponse]  # type: ignore[assignment]
+    """Places (名额) per project × school year × organisation, against which R09 counts approved
+    students. Set by an authority for organisations in its subtree; replaces by key.
+    """
+    ListQuotas: _aio.UnaryUnaryMultiCallable[_reconcile_pb2.ListQuotasRequest, _reconcile_pb2.ListQuotasResponse]  # type: ignore[assignment]
+    """Quotas of organisations in a subtree."""
 
 class ReconcileServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -187,6 +219,40 @@ class ReconcileServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def ExportUnfunded(
+        self,
+        request: _reconcile_pb2.ExportUnfundedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reconcile_pb2.ExportUnfundedResponse, _abc.Awaitable[_reconcile_pb2.ExportUnfundedResponse]]:
+        """The unfunded list as .xlsx (same filters as ListUnfunded, every page, at most 200000 rows)."""
+
+    @_abc_1.abstractmethod
+    def ExportUnfundedStats(
+        self,
+        request: _reconcile_pb2.ExportUnfundedStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reconcile_pb2.ExportUnfundedStatsResponse, _abc.Awaitable[_reconcile_pb2.ExportUnfundedStatsResponse]]:
+        """The statistics view as .xlsx (one sheet, the rows of UnfundedStats with the 13 groups)."""
+
+    @_abc_1.abstractmethod
+    def FileAuthorityStatement(
+        self,
+        request: _reconcile_pb2.FileAuthorityStatementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reconcile_pb2.FileAuthorityStatementResponse, _abc.Awaitable[_reconcile_pb2.FileAuthorityStatementResponse]]:
+        """An authority files (or replaces) its own level's reason statement for a period, for all
+        groups or one group (本级未资助原因情况); its parent sees it in the statistics.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuthorityStatements(
+        self,
+        request: _reconcile_pb2.ListAuthorityStatementsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reconcile_pb2.ListAuthorityStatementsResponse, _abc.Awaitable[_reconcile_pb2.ListAuthorityStatementsResponse]]:
+        """Statements filed by the caller's org and the authorities below it."""
+
+    @_abc_1.abstractmethod
     def ListReasonDictionary(
         self,
         request: _reconcile_pb2.ListReasonDictionaryRequest,
@@ -249,5 +315,23 @@ class ReconcileServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reconcile_pb2.FindingStatsResponse, _abc.Awaitable[_reconcile_pb2.FindingStatsResponse]]:
         """Counts by child region × rule and status."""
+
+    @_abc_1.abstractmethod
+    def SetQuotas(
+        self,
+        request: _reconcile_pb2.SetQuotasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reconcile_pb2.SetQuotasResponse, _abc.Awaitable[_reconcile_pb2.SetQuotasResponse]]:
+        """Places (名额) per project × school year × organisation, against which R09 counts approved
+        students. Set by an authority for organisations in its subtree; replaces by key.
+        """
+
+    @_abc_1.abstractmethod
+    def ListQuotas(
+        self,
+        request: _reconcile_pb2.ListQuotasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reconcile_pb2.ListQuotasResponse, _abc.Awaitable[_reconcile_pb2.ListQuotasResponse]]:
+        """Quotas of organisations in a subtree."""
 
 def add_ReconcileServiceServicer_to_server(servicer: ReconcileServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,224 @@
+"""Writers of projects, periods, approved records with the funded set (aid), of allocations
+(funding), and the reset before a rebuild."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reconcile_service import tables as t
+from reconcile_service.repository.readcopy.base import (
+    APPROVED,
+    NEED_BASED,
+    REVOKED,
+    mark_dirty,
+    newer,
+)
+from reconcile_service.repository.sql import chunks, upsert
+
+# --- aid: projects, periods, records --------------------------------------------------------------
+
+
+async def upsert_projects(
+    session: AsyncSession, rows: Sequence[dict], tiers: dict[str, list[int]], exclusions: dict
+) -> None:
+    """Project states with their tiers and exclusions, newest wins."""
+    if not rows:
+        return
+    stmt = upsert(session, t.project)
+    cols = [c.name for c in t.project.columns if c.name != "project_code"]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["project_code"],
+        set_={c: stmt.excluded[c] for c in cols},
+        where=newer(stmt, t.project),
+    ).returning(t.project.c.project_code)
+    applied: list[str] = []
+    for row in rows:
+        applied += list((await session.execute(stmt, row)).scalars())
+    if not applied:
+        return
+    await session.execute(delete(t.project_tier).where(t.project_tier.c.project_code.in_(applied)))
+    await session.execute(
+        delete(t.project_exclusion).where(t.project_exclusion.c.project_code.in_(applied))
+    )
+    tier_rows = [
+        {"project_code": code, "amount_fen": amount}
+        for code in applied
+        for amount in sorted(set(tiers.get(code, ())))
+    ]
+    if tier_rows:
+        await session.execute(t.project_tier.insert(), tier_rows)
+    excl_rows = [
+        {"project_code": code, "other_project_code": other, "scope": scope}
+        for code in applied
+        for other, scope in dict(exclusions.get(code, ())).items()
+    ]
+    if excl_rows:
+        await session.execute(t.project_exclusion.insert(), excl_rows)
+
+
+async def upsert_periods(session: AsyncSession, rows: Sequence[dict]) -> None:
+    """Opened/closed periods with their dates, newest wins."""
+    if not rows:
+        return
+    stmt = upsert(session, t.period)
+    cols = ("status", "starts_on", "ends_on", "deadline_on", "event_at")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["school_year", "term"],
+        set_={c: stmt.excluded[c] for c in cols},
+        where=newer(stmt, t.period),
+    )
+    await session.execute(stmt, list(rows))
+
+
+async def close_periods(session: AsyncSession, rows: Sequence[dict]) -> None:
+    """aid.period.closed: status 2 unless a newer event reopened it."""
+    stmt = upsert(session, t.period)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["school_year", "term"],
+        set_={"status": 2, "event_at": stmt.excluded.event_at},
+        where=newer(stmt, t.period),
+    )
+    if rows:
+        await session.execute(stmt, list(rows))
+
+
+async def project_categories(session: AsyncSession, codes: Sequence[str]) -> dict[str, int]:
+    """Category of known projects (used when an event leaves it unspecified)."""
+    if not codes:
+        return {}
+    rows = await session.execute(
+        select(t.project.c.project_code, t.project.c.category).where(
+            t.project.c.project_code.in_(codes)
+        )
+    )
+    return dict(rows.all())
+
+
+async def apply_records(
+    session: AsyncSession, approved: Sequence[dict], revoked: Sequence[dict]
+) -> tuple[int, int]:
+    """Approvals then revocations; keeps the funded set in step and marks the students whose
+    funding changed. Returns (approved, revoked) rows that changed state (redelivered or
+    out-of-order events change nothing)."""
+    deltas: dict[tuple[int, int], int] = defaultdict(int)
+    newly_approved = 0
+    if approved:
+        stmt = (
+            upsert(session, t.aid_record)
+            .on_conflict_do_nothing(index_elements=["record_id"])
+            .returning(
+                t.aid_record.c.period_key, t.aid_record.c.student_key, t.aid_record.c.category
+            )
+        )
+        for part in chunks(list(approved), 1000):
+            for period_key, student_key, category in (
+                await session.execute(stmt, list(part))
+            ).all():
+                newly_approved += 1
+                if category == NEED_BASED:
+                    deltas[(period_key, student_key)] += 1
+    newly_revoked = 0
+    if revoked:
+        ids = [r["record_id"] for r in revoked]
+        for part in chunks(ids, 1000):
+            result = await session.execute(
+                update(t.aid_record)
+                .where(t.aid_record.c.record_id.in_(part), t.aid_record.c.status == APPROVED)
+                .values(status=REVOKED)
+                .returning(
+                    t.aid_record.c.period_key, t.aid_record.c.student_key, t.aid_record.c.category
+                )
+            )
+            for period_key, student_key, category in result.all():
+                newly_revoked += 1
+                if category == NEED_BASED:
+                    deltas[(period_key, student_key)] -= 1
+        # Revocations of records never seen approved are kept so a late approval stays revoked.
+        stmt = upsert(session, t.aid_record).on_conflict_do_nothing(index_elements=["record_id"])
+        await session.execute(stmt, list(revoked))
+        await session.execute(
+            update(t.aid_record)
+            .where(
+                t.aid_record.c.record_id == bindparam("rid"), t.aid_record.c.revoked_at.is_(None)
+            )
+            .values(revoked_at=bindparam("at")),
+            [{"rid": r["record_id"], "at": r["revoked_at"]} for r in revoked],
+        )
+    await _apply_funded(session, deltas)
+    await mark_dirty(session, (s for (_, s), d in deltas.items() if d))
+    return newly_approved, newly_revoked
+
+
+async def _apply_funded(session: AsyncSession, deltas: dict[tuple[int, int], int]) -> None:
+    changes = [
+        {"period_key": p, "student_key": s, "records": d} for (p, s), d in deltas.items() if d
+    ]
+    if not changes:
+        return
+    stmt = upsert(session, t.funded_student)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["period_key", "student_key"],
+        set_={"records": t.funded_student.c.records + stmt.excluded.records},
+    )
+    await session.execute(stmt, changes)
+    gone = [c for c in changes if c["records"] < 0]
+    if gone:
+        await session.execute(
+            delete(t.funded_student).where(
+                t.funded_student.c.period_key == bindparam("p"),
+                t.funded_student.c.student_key == bindparam("s"),
+                t.funded_student.c.records <= 0,
+            ),
+            [{"p": c["period_key"], "s": c["student_key"]} for c in gone],
+        )
+
+
+# --- funding --------------------------------------------------------------------------------------
+
+
+async def add_allocations(session: AsyncSession, rows: Sequence[dict]) -> None:
+    """funding.allocation.made lines (idempotent by allocation id)."""
+    if rows:
+        stmt = upsert(session, t.allocation).on_conflict_do_nothing(
+            index_elements=["allocation_id"]
+        )
+        await session.execute(stmt, list(rows))
+
+
+async def reverse_allocations(session: AsyncSession, rows: Sequence[dict]) -> None:
+    """funding.allocation.reversed: the amount no longer counts (terminal)."""
+    if not rows:
+        return
+    stmt = upsert(session, t.allocation)
+    stmt = stmt.on_conflict_do_update(index_elements=["allocation_id"], set_={"reversed": True})
+    await session.execute(stmt, [{**r, "reversed": True} for r in rows])
+
+
+# --- rebuild --------------------------------------------------------------------------------------
+
+
+async def clear_read_copy(session: AsyncSession, consumers: Sequence[str]) -> None:
+    """Empty the read copy and forget which events it applied, so that replaying the streams
+    from the start rebuilds it. Reconcile's own records (entries, reasons, findings) stay."""
+    for table in reversed(t.READ_COPY):
+        if table in (t.student, t.period):
+            continue  # keys stay stable: entries, findings and history refer to them
+        await session.execute(delete(table))
+    await session.execute(
+        update(t.period).values(status=0, starts_on="", ends_on="", deadline_on="", event_at=None)
+    )
+    # The next run over the whole tree is a full one (it re-reads the replayed copy).
+    await session.execute(delete(t.period_state))
+    await session.execute(delete(t.dirty_student))
+    await session.execute(
+        update(t.student).values(
+            registered=False, name="", id_number_masked="", gender=0, birth_date="", event_at=None
+        )
+    )
+    await session.execute(
+        delete(t.processed_event).where(t.processed_event.c.consumer.in_(consumers))
+    )
