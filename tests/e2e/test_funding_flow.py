@@ -10,7 +10,6 @@ outbox relay publishes them.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import io
 import os
@@ -31,8 +30,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from openpyxl import load_workbook
 from zizhu_common import devservers
 from zizhu_common.crypto import generate_sm2_keypair
-from zizhu_common.messaging import EVENT_ID_HEADER, connect_nats, ensure_producer_stream
-from zizhu_common.outbox import stamp
 from zizhu_contracts.aid.v1 import aid_pb2
 from zizhu_contracts.aid.v1 import events_pb2 as aid_events
 from zizhu_contracts.common.v1 import common_pb2
@@ -69,22 +66,7 @@ class Flow:
 
     def publish(self, events: list[tuple[str, Message]]) -> None:
         """Publish events into the producers' streams, as aid's relay does."""
-
-        async def send() -> None:
-            nc = await connect_nats(self.nats_url, name="e2e-aid")
-            js = nc.jetstream(timeout=10)
-            for subject, msg in events:
-                producer = subject.split(".", 1)[0]
-                await ensure_producer_stream(
-                    js, producer=producer, duplicate_window_s=120, replicas=1
-                )
-                event_id = stamp(msg, producer=producer)
-                await js.publish(
-                    subject, msg.SerializeToString(), headers={EVENT_ID_HEADER: event_id}
-                )
-            await nc.close()
-
-        asyncio.run(send())
+        h.publish_events(self.nats_url, events)
 
     def call(self, who: str, method: str, path: str, **kw: Any) -> Any:
         return self.api.request(method, path, self.users[who], **kw)

@@ -1,5 +1,6 @@
-"""Gateway test fixtures: the real identity service and gateways as processes, and a small
-five-level world (two branches at every level) of organisations and logged-in accounts."""
+"""Gateway test fixtures: the five services and a gateway as real processes, and a small
+five-level world (two branches at every level) of organisations and logged-in accounts of every
+role at each level, which every service knows about before a test runs."""
 
 from __future__ import annotations
 
@@ -14,17 +15,18 @@ from gateway_harness import (
     User,
     bootstrap_admin,
     start_gateway,
-    start_identity,
+    start_services,
+    stop_all,
 )
-from gateway_world import HOME, LEVELS, ORGS, SIBLING, World, new_user
+from gateway_world import World, build_world
 from zizhu_common.crypto import Sm2Signer, generate_sm2_keypair
 
 
 @dataclass
 class Stack:
-    """Identity + one gateway + the signing key the identity uses."""
+    """The five services, one gateway in front of them, and the key identity signs tokens with."""
 
-    identity_addr: str
+    addrs: dict[str, str]
     gateway_url: str
     signer: Sm2Signer
     nats_url: str
@@ -32,27 +34,32 @@ class Stack:
     tmp: Path
     procs: list[Proc] = field(default_factory=list)
 
+    @property
+    def identity_addr(self) -> str:
+        """The identity service's gRPC address."""
+        return self.addrs["identity"]
+
 
 @pytest.fixture(scope="session")
 def stack(nats_server, redis_server, tmp_path_factory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("gw")
     private_pem, _ = generate_sm2_keypair()
-    identity_addr, identity = start_identity(
+    addrs, services = start_services(
         nats_url=nats_server.url, redis_url=redis_server.url, tmp=tmp,
-        env={"TOKEN_SIGNING_KEY": private_pem},
+        env={"identity": {"TOKEN_SIGNING_KEY": private_pem}},
     )  # fmt: skip
-    procs = [identity]
+    procs = list(services.values())
     try:
+        # After the services: a gateway whose first connection attempts fail backs off for long.
         url, gateway = start_gateway(
-            identity_addr=identity_addr, nats_url=nats_server.url, redis_url=redis_server.url,
-            tmp=tmp,
+            identity_addr=addrs["identity"], nats_url=nats_server.url, redis_url=redis_server.url,
+            tmp=tmp, env={f"{svc.upper()}_ADDR": addr for svc, addr in addrs.items()},
         )  # fmt: skip
         procs.append(gateway)
-        yield Stack(identity_addr, url, Sm2Signer(private_pem), nats_server.url,
-                    redis_server.url, tmp, procs)  # fmt: skip
+        yield Stack(addrs, url, Sm2Signer(private_pem), nats_server.url, redis_server.url, tmp,
+                    procs)  # fmt: skip
     finally:
-        for proc in reversed(procs):
-            proc.stop()
+        stop_all(procs)
 
 
 @pytest.fixture(scope="session")
@@ -70,23 +77,5 @@ def national_admin(api: Api) -> User:
 
 
 @pytest.fixture(scope="session")
-def world(api: Api, national_admin: User) -> World:
-    resp = api.import_orgs(national_admin, ORGS)
-    assert resp.status_code == 200, resp.text
-    admins = {"national": national_admin}
-    audit_admins: dict[str, User] = {}
-    for level in LEVELS:
-        org = HOME[level]
-        creator = (
-            admins["national"]
-            if level in ("national", "province")
-            else admins[LEVELS[LEVELS.index(level) - 1]]
-        )
-        if level != "national":
-            admins[level] = new_user(api, creator, org, ["admin"], level=level)
-        audit_admins[level] = new_user(api, creator, org, ["audit_admin"], level=level)
-    sibling_accounts = {
-        level: new_user(api, national_admin, code, ["operator"], login=False).account_id
-        for level, code in SIBLING.items()
-    }
-    return World(admins, audit_admins, dict(SIBLING), sibling_accounts)
+def world(api: Api, national_admin: User, stack: Stack) -> World:
+    return build_world(api, national_admin, nats_url=stack.nats_url)

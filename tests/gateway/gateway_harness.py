@@ -1,4 +1,4 @@
-"""Real processes for gateway tests: the identity service (gRPC) and gateways (HTTP), plus an HTTP
+"""Real processes for gateway tests: the five services (gRPC) and gateways (HTTP), plus an HTTP
 client that logs users in the way a browser would (password change, TOTP enrolment, TOTP codes).
 
 Shared by tests/gateway and tests/e2e (loaded by path: the test folders are not packages).
@@ -6,6 +6,7 @@ Shared by tests/gateway and tests/e2e (loaded by path: the test folders are not 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -21,8 +22,11 @@ from typing import Any
 import grpc
 import httpx
 import pyotp
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from zizhu_common.devservers import free_port
+from zizhu_common.messaging import EVENT_ID_HEADER, connect_nats, ensure_producer_stream
+from zizhu_common.outbox import stamp
 
 ROOT = Path(__file__).resolve().parents[2]
 API = "/api/v1"
@@ -30,6 +34,10 @@ NATIONAL_CODE = "000000"
 # The national admin of identity's demo data (`identity_service seed-demo`, run before serving).
 BOOTSTRAP_USERNAME = "nat_admin"
 DEMO_LOGINS: dict[str, dict[str, str]] = {}
+SERVICES = ("identity", "roster", "aid", "funding", "reconcile")
+START_TIMEOUT_S = 90
+# What a server logs when the free port chosen for it was taken before it could bind.
+BIND_ERRORS = ("Failed to bind", "Address already in use", "address already in use")
 
 
 @dataclass
@@ -49,13 +57,22 @@ class Proc:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 15 s."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_all([self])
+
+
+def stop_all(procs: list[Proc]) -> None:
+    """SIGTERM to every process at once (each takes seconds to drain), then SIGKILL whatever
+    still runs 15 s later."""
+    for p in procs:
+        if p.proc.poll() is None:
+            p.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for p in procs:
+        try:
+            p.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.proc.kill()
+            p.proc.wait(timeout=5)
 
 
 def _spawn(name: str, module: str, env: Mapping[str, str], tmp: Path) -> Proc:
@@ -70,45 +87,127 @@ def _spawn(name: str, module: str, env: Mapping[str, str], tmp: Path) -> Proc:
     return Proc(name, proc, log)
 
 
+def service_env(
+    svc: str, *, port: int, nats_url: str, redis_url: str, tmp: Path,
+    addrs: Mapping[str, str] | None = None,
+) -> dict[str, str]:  # fmt: skip
+    """The environment of `python -m <svc>_service serve` on its own SQLite file."""
+    env = {
+        "ZIZHU_ENV": "test",
+        "LOG_LEVEL": "INFO",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/{svc}.db",
+        "NATS_URL": nats_url,
+        "REDIS_URL": redis_url,
+        "GRPC_HOST": "127.0.0.1",
+        "GRPC_PORT": str(port),
+        **{f"{s.upper()}_ADDR": addr for s, addr in (addrs or {}).items()},
+    }
+    if svc == "identity":
+        env |= {"PASSWORD_ITERATIONS": "1000", "TOKEN_KEY_FILE": str(tmp / "token_signing_key.pem")}
+    if svc == "reconcile":
+        env["DAILY_RUN_ENABLED"] = "false"  # no comparison run starting in the middle of a test
+    return env
+
+
+def seed_identity(env: Mapping[str, str], tmp: Path) -> None:
+    """`identity_service seed-demo` (demo tree and accounts); remembers the demo logins."""
+    seeded = subprocess.run(
+        [sys.executable, "-m", "identity_service", "seed-demo"], env={**os.environ, **env},
+        cwd=tmp, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    logins = json.loads(seeded.stdout.decode().strip().splitlines()[-1])
+    DEMO_LOGINS.update({login["username"]: login for login in logins})
+
+
+def wait_serving(servers: Mapping[str, tuple[str, Proc]], timeout: float = START_TIMEOUT_S) -> None:
+    """Wait until every gRPC server (name → (address, process)) answers SERVING to health."""
+    deadline = time.monotonic() + timeout
+    waiting = dict(servers)
+    channels = {name: grpc.insecure_channel(addr) for name, (addr, _) in waiting.items()}
+    try:
+        while waiting:
+            for name, (_, proc) in list(waiting.items()):
+                assert proc.proc.poll() is None, f"{name} exited early:\n{proc.tail()}"
+                try:
+                    resp = health_pb2_grpc.HealthStub(channels[name]).Check(
+                        health_pb2.HealthCheckRequest(), timeout=1
+                    )
+                    if resp.status == health_pb2.HealthCheckResponse.SERVING:
+                        del waiting[name]
+                except grpc.RpcError:
+                    pass
+            assert time.monotonic() < deadline or not waiting, (
+                f"not serving in {timeout} s: {sorted(waiting)}\n"
+                + "\n".join(f"--- {n}:\n{p.tail(2000)}" for n, (_, p) in waiting.items())
+            )
+            if waiting:
+                time.sleep(0.1)
+    finally:
+        for channel in channels.values():
+            channel.close()
+
+
 def start_identity(
     *, nats_url: str, redis_url: str, tmp: Path, env: Mapping[str, str] | None = None
 ) -> tuple[str, Proc]:
     """Run `python -m identity_service serve` on SQLite; returns (grpc address, process)."""
     port = free_port()
-    proc_env = {
-        "ZIZHU_ENV": "test",
-        "LOG_LEVEL": "INFO",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/identity.db",
-        "NATS_URL": nats_url,
-        "REDIS_URL": redis_url,
-        "GRPC_HOST": "127.0.0.1",
-        "GRPC_PORT": str(port),
-        "PASSWORD_ITERATIONS": "1000",
-        "TOKEN_KEY_FILE": str(tmp / "token_signing_key.pem"),
-        **(env or {}),
-    }
-    seeded = subprocess.run(
-        [sys.executable, "-m", "identity_service", "seed-demo"], env={**os.environ, **proc_env},
-        cwd=tmp, check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    logins = json.loads(seeded.stdout.decode().strip().splitlines()[-1])
-    DEMO_LOGINS.update({login["username"]: login for login in logins})
+    proc_env = {**service_env("identity", port=port, nats_url=nats_url, redis_url=redis_url,
+                              tmp=tmp), **(env or {})}  # fmt: skip
+    seed_identity(proc_env, tmp)
     proc = _spawn("identity", "identity_service", proc_env, tmp)
     addr = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    with grpc.insecure_channel(addr) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            assert proc.proc.poll() is None, f"identity exited early:\n{proc.tail()}"
-            try:
-                resp = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if resp.status == health_pb2.HealthCheckResponse.SERVING:
-                    break
-            except grpc.RpcError:
-                pass
-            assert time.monotonic() < deadline, f"identity not serving in 60 s:\n{proc.tail()}"
-            time.sleep(0.1)
+    wait_serving({"identity": (addr, proc)}, timeout=60)
     return addr, proc
+
+
+def lost_its_port(proc: Proc) -> bool:
+    """True when the process exited because its port was taken after we chose it (free ports are
+    only free when chosen; other test runs share the machine)."""
+    return proc.proc.poll() is not None and any(e in proc.tail() for e in BIND_ERRORS)
+
+
+def start_services(
+    *, nats_url: str, redis_url: str, tmp: Path,
+    env: Mapping[str, Mapping[str, str]] | None = None,
+) -> tuple[dict[str, str], dict[str, Proc]]:  # fmt: skip
+    """Start the five services side by side, identity seeded with its demo data first, each on
+    its own SQLite file and every one knowing the others' addresses; returns (addresses,
+    processes) once all serve. `env` adds variables per service. A service whose port was taken
+    meanwhile starts again on another (with those that call it)."""
+    addrs: dict[str, str] = {}
+    procs: dict[str, Proc] = {}
+
+    def spawn(svc: str) -> None:
+        port = int(addrs[svc].rsplit(":", 1)[1])
+        svc_env = {**service_env(svc, port=port, nats_url=nats_url, redis_url=redis_url,
+                                 tmp=tmp, addrs=addrs), **(env or {}).get(svc, {})}  # fmt: skip
+        if svc == "identity" and "identity" not in procs:
+            seed_identity(svc_env, tmp)
+        procs[svc] = _spawn(svc, f"{svc}_service", svc_env, tmp)
+
+    try:
+        addrs.update({svc: f"127.0.0.1:{free_port()}" for svc in SERVICES})
+        for svc in (*SERVICES[1:], SERVICES[0]):  # the others start while identity seeds
+            spawn(svc)
+        for attempt in range(3):
+            try:
+                wait_serving({svc: (addrs[svc], procs[svc]) for svc in SERVICES})
+                break
+            except AssertionError:
+                lost = [svc for svc, proc in procs.items() if lost_its_port(proc)]
+                if not lost or attempt == 2:
+                    raise
+            addrs.update({svc: f"127.0.0.1:{free_port()}" for svc in lost})
+            # aid calls roster: it restarts with roster's new address.
+            again = set(lost) | ({"aid"} if "roster" in lost else set())
+            stop_all([procs[svc] for svc in again])
+            for svc in again:
+                spawn(svc)
+    except BaseException:
+        stop_all(list(procs.values()))
+        raise
+    return addrs, procs
 
 
 def bootstrap_admin(username: str = BOOTSTRAP_USERNAME) -> User:
@@ -117,7 +216,7 @@ def bootstrap_admin(username: str = BOOTSTRAP_USERNAME) -> User:
     return User(username, login["password"], totp_secret=login["totp_secret"])
 
 
-def start_gateway(
+def spawn_gateway(
     *,
     identity_addr: str,
     nats_url: str,
@@ -126,7 +225,7 @@ def start_gateway(
     env: Mapping[str, str] | None = None,
     name: str = "gateway",
 ) -> tuple[str, Proc]:
-    """Run `python -m gateway serve`; returns (base URL, process) once /livez answers."""
+    """Start `python -m gateway serve` without waiting; returns (base URL, process)."""
     port = free_port()
     proc_env = {
         "ZIZHU_ENV": "test",
@@ -142,19 +241,68 @@ def start_gateway(
         **(env or {}),
     }
     tmp.mkdir(parents=True, exist_ok=True)
-    proc = _spawn(name, "gateway", proc_env, tmp)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    return f"http://127.0.0.1:{port}", _spawn(name, "gateway", proc_env, tmp)
+
+
+def wait_live(url: str, proc: Proc, timeout: float = 60) -> None:
+    """Wait until the gateway at url answers /livez."""
+    deadline = time.monotonic() + timeout
     while True:
-        assert proc.proc.poll() is None, f"{name} exited early:\n{proc.tail()}"
+        assert proc.proc.poll() is None, f"{proc.name} exited early:\n{proc.tail()}"
         try:
             if httpx.get(f"{url}/livez", timeout=1).status_code == 200:
-                break
+                return
         except httpx.HTTPError:
             pass
-        assert time.monotonic() < deadline, f"{name} not up in 60 s:\n{proc.tail()}"
+        assert time.monotonic() < deadline, f"{proc.name} not up in {timeout} s:\n{proc.tail()}"
         time.sleep(0.1)
-    return url, proc
+
+
+def start_gateway(
+    *,
+    identity_addr: str,
+    nats_url: str,
+    redis_url: str,
+    tmp: Path,
+    env: Mapping[str, str] | None = None,
+    name: str = "gateway",
+) -> tuple[str, Proc]:
+    """Run `python -m gateway serve`; returns (base URL, process) once /livez answers (on another
+    port when the one chosen was taken meanwhile)."""
+    for attempt in range(3):
+        url, proc = spawn_gateway(identity_addr=identity_addr, nats_url=nats_url,
+                                  redis_url=redis_url, tmp=tmp, env=env, name=name)  # fmt: skip
+        try:
+            wait_live(url, proc)
+            return url, proc
+        except BaseException:
+            proc.stop()
+            if not lost_its_port(proc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def publish_events(nats_url: str, events: list[tuple[str, Message]]) -> None:
+    """Publish events into their producers' streams exactly as the producers' outbox relays do
+    (for facts of a service whose routes do not exist yet)."""
+
+    async def send() -> None:
+        nc = await connect_nats(nats_url, name="test-publisher")
+        try:
+            js = nc.jetstream(timeout=10)
+            for subject, msg in events:
+                producer = subject.split(".", 1)[0]
+                await ensure_producer_stream(
+                    js, producer=producer, duplicate_window_s=120, replicas=1
+                )
+                event_id = stamp(msg, producer=producer)
+                await js.publish(
+                    subject, msg.SerializeToString(), headers={EVENT_ID_HEADER: event_id}
+                )
+        finally:
+            await nc.close()
+
+    asyncio.run(send())
 
 
 @dataclass

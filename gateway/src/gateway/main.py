@@ -17,7 +17,7 @@ from gateway.middleware import (
     IdempotencyMiddleware,
     RequestIdMiddleware,
 )
-from gateway.routes import accounts, audit, auth, funding, health, orgs
+from gateway.routes import accounts, aid, audit, auth, funding, health, orgs, reconcile, roster
 from gateway.runtime import GatewayRuntime
 from gateway.settings import Settings
 
@@ -75,7 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(health.router)
     api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
-    for module in (auth, orgs, accounts, audit, funding):
+    for module in (auth, orgs, accounts, audit, aid, funding, reconcile, roster):
         api.include_router(module.router)
     app.include_router(api)
     return app

@@ -39,6 +39,7 @@ ALL = frozenset({NATIONAL, PROVINCE, CITY, COUNTY, SCHOOL})
 AUTHORITIES = frozenset({NATIONAL, PROVINCE, CITY, COUNTY})
 ROOTS = frozenset({NATIONAL, PROVINCE})  # the root of a central or a provincial deployment
 SCHOOLS = frozenset({SCHOOL})
+NATION = frozenset({NATIONAL})  # the national level only (its dictionaries)
 
 
 @dataclass(frozen=True)
@@ -81,22 +82,26 @@ POLICY: dict[str, Rule] = {
     "audit.query":               _r({AUDIT_ADMIN},            ALL,         "查询本辖区审计日志"),
     "audit.verify":              _r({AUDIT_ADMIN},            ROOTS,       "校验审计日志哈希链"),
     # --- roster (issue 4) ---------------------------------------------------------------------
-    "student.read":              _r(BUSINESS,                 ALL,         "查看学生"),
+    "student.read":              _r(BUSINESS,                 ALL,         "查看学生、下载模板与导入报告"),
+    "student.sync":              _r({OPERATOR},               ALL,         "同步/导入本辖区学籍数据"),
     "student.reveal":            _r({OPERATOR, AUDITOR},      SCHOOLS,     "查看完整证件号（审计）"),
     "special_group.issue":       _r({OPERATOR},               ROOTS,       "下发特殊群体名单"),
     "special_group.verify":      _r({OPERATOR},               SCHOOLS,     "核实/补充特殊群体"),
-    "special_group.read":        _r(BUSINESS,                 ALL,         "查看特殊群体"),
+    "special_group.read":        _r(BUSINESS,                 ALL,         "查看特殊群体、核实进度"),
+    "special_group.defaults":    _r({OPERATOR, ADMIN},        ROOTS,       "设置特殊群体默认认定档次"),
     "recognition.record":        _r({OPERATOR},               SCHOOLS,     "录入困难认定"),
     "recognition.read":          _r(BUSINESS,                 ALL,         "查看困难认定"),
-    # --- aid (issue 5) --------------------------------------------------------------------------
-    "project.manage.school":     _r({OPERATOR, ADMIN},        SCHOOLS,     "设置学校/社会项目"),
-    "project.manage.authority":  _r({OPERATOR, ADMIN},        AUTHORITIES, "设置本级政府项目"),
-    "project.read":              _r(BUSINESS,                 ALL,         "查看项目"),
-    "window.manage":             _r({OPERATOR, ADMIN},        AUTHORITIES, "为本级项目开放时间窗口"),
-    "record.enter":              _r({OPERATOR},               SCHOOLS,     "录入/导入资助名单"),
-    "record.audit.school":       _r({AUDITOR},                SCHOOLS,     "学校审核"),
-    "record.audit.authority":    _r({AUDITOR},                AUTHORITIES, "逐级复核"),
-    "record.read":               _r(BUSINESS,                 ALL,         "查看资助名单"),
+    # --- aid (issue 5); the service checks owner type vs level, the audit chain, four-eyes ---
+    "project.manage":            _r({OPERATOR, ADMIN},        ALL,         "设立/修改资助项目（国家、地方政府项目由主管部门，学校、社会项目由学校）"),
+    "project.read":              _r(BUSINESS,                 ALL,         "查看项目与填报时间"),
+    "period.manage":             _r({OPERATOR, ADMIN},        NATION,      "开启/关闭资助周期"),
+    "period.read":               _r(BUSINESS,                 ALL,         "查看资助周期"),
+    "window.manage":             _r({OPERATOR, ADMIN},        ALL,         "设置填报时间、为下级延期（项目设立单位及上级主管部门）"),
+    "record.enter":              _r({OPERATOR},               SCHOOLS,     "录入/导入/修改/删除/上报资助名单"),
+    "record.audit":              _r({AUDITOR},                ALL,         "学校审核与逐级复核（审核通过/退回）"),
+    "record.revoke":             _r({AUDITOR, ADMIN},         ALL,         "撤销审核通过的记录（主管部门；学校、社会项目为学校）"),
+    "record.read":               _r(BUSINESS,                 ALL,         "查看资助名单与审核历史"),
+    "record.reveal":             _r({OPERATOR, AUDITOR},      SCHOOLS,     "查看完整证件号（审计）"),
     "record.export":             _r(BUSINESS,                 ALL,         "导出资助名单（审计）"),
     "aid.stats":                 _r(BUSINESS,                 ALL,         "资助统计"),
     # --- funding (issue 6) ----------------------------------------------------------------------
@@ -106,10 +111,19 @@ POLICY: dict[str, Rule] = {
     "cost_share.manage":         _r({OPERATOR, ADMIN},        AUTHORITIES, "设置下辖地区分担比例"),
     # --- reconcile (issue 7) --------------------------------------------------------------------
     "unfunded.read":             _r(BUSINESS,                 ALL,         "查看未资助名单与统计"),
+    "unfunded.export":           _r(BUSINESS,                 ALL,         "导出未资助名单与统计"),
     "unfunded.reason.school":    _r({OPERATOR},               SCHOOLS,     "填报学校未资助原因"),
     "unfunded.reason.authority": _r({OPERATOR},               AUTHORITIES, "填报本级未资助原因"),
-    "comparison.run":            _r({OPERATOR, ADMIN},        ROOTS,       "手动触发比对"),
+    "comparison.run":            _r({OPERATOR, ADMIN},        AUTHORITIES, "手动触发比对"),
+    "comparison.read":           _r(BUSINESS,                 ALL,         "查看比对记录"),
+    "reason_dictionary.read":    _r(BUSINESS,                 ALL,         "查看未资助原因字典"),
+    "reason_dictionary.manage":  _r({OPERATOR, ADMIN},        NATION,      "维护未资助原因字典"),
+    "legacy_report.read":        _r(BUSINESS,                 ALL,         "查看建档立卡历史上报"),
+    "legacy_report.import":      _r({ADMIN},                  ROOTS,       "导入建档立卡历史上报"),
     "finding.read":              _r(BUSINESS,                 ALL,         "查看数据核查问题"),
+    "finding.resolve":           _r({OPERATOR, AUDITOR},      ALL,         "确认/整改/排除核查问题"),
+    "quota.manage":              _r({OPERATOR, ADMIN},        AUTHORITIES, "设置资助名额"),
+    "quota.read":                _r(BUSINESS,                 ALL,         "查看资助名额"),
 }
 # fmt: on
 

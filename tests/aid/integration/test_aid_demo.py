@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aid_harness import GZ_AUD, TH_AUD, Env
+from aid_service.demo import current_period, seed_demo
+from aid_service.domain.enums import Term
 from roster_service.demo import seed_demo as seed_roster_demo
 from roster_service.service import RosterServices
 from zizhu_contracts.aid.v1 import aid_pb2
 from zizhu_contracts.common.v1 import common_pb2
-
-from aid_service.demo import current_period, seed_demo
-from aid_service.domain.enums import Term
 
 
 def test_current_period_follows_the_terms() -> None:

@@ -207,7 +207,7 @@ async def _advance(
 
 async def demo_summary(services: AidServices) -> dict[str, int]:
     """Records by status (for the launcher's log)."""
-    records, _, _, _, _, _ = await services.records.list(
+    records, _, _, _, _, _ = await services.reads.page(
         SYSTEM, ListFilter(), page_size=1000, page_token=""
     )
     out: dict[str, int] = {}

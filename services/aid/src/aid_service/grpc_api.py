@@ -154,7 +154,7 @@ class AidServicer(aid_pb2_grpc.AidServiceServicer):
         self, request: aid_pb2.ListProjectsRequest, context: Any
     ) -> aid_pb2.ListProjectsResponse:
         r = request
-        projects, total, token = await self.s.projects.list(
+        projects, total, token = await self.s.projects.list_projects(
             current_caller(),
             owner_org_code=r.owner_org_code, applicable_to_org_code=r.applicable_to_org_code,
             owner_types=list(r.owner_types), stage=r.stage, categories=list(r.categories),
@@ -290,7 +290,7 @@ class AidServicer(aid_pb2_grpc.AidServiceServicer):
     async def GetRecord(
         self, request: aid_pb2.GetRecordRequest, context: Any
     ) -> aid_pb2.GetRecordResponse:
-        record, project_name, school_name, full, windows = await self.s.records.get(
+        record, project_name, school_name, full, windows = await self.s.reads.get(
             current_caller(), request.record_id, reveal_id_number=request.reveal_id_number
         )
         return aid_pb2.GetRecordResponse(
@@ -303,7 +303,7 @@ class AidServicer(aid_pb2_grpc.AidServiceServicer):
     async def ListRecords(
         self, request: aid_pb2.ListRecordsRequest, context: Any
     ) -> aid_pb2.ListRecordsResponse:
-        records, total, token, projects, schools, windows = await self.s.records.list(
+        records, total, token, projects, schools, windows = await self.s.reads.page(
             current_caller(), _filter(request), page_size=request.page.page_size,
             page_token=request.page.page_token,
         )  # fmt: skip
@@ -323,7 +323,7 @@ class AidServicer(aid_pb2_grpc.AidServiceServicer):
     async def ExportRecords(
         self, request: aid_pb2.ExportRecordsRequest, context: Any
     ) -> aid_pb2.ExportRecordsResponse:
-        content, count = await self.s.records.export(current_caller(), _filter(request.filter))
+        content, count = await self.s.reads.export(current_caller(), _filter(request.filter))
         return aid_pb2.ExportRecordsResponse(
             file=common_pb2.FileContent(
                 file_name="资助名单导出.xlsx", content_type=XLSX_TYPE, content=content
@@ -364,7 +364,7 @@ class AidServicer(aid_pb2_grpc.AidServiceServicer):
     async def GetRecordHistory(
         self, request: aid_pb2.GetRecordHistoryRequest, context: Any
     ) -> aid_pb2.GetRecordHistoryResponse:
-        items = await self.s.records.history(current_caller(), request.record_id)
+        items = await self.s.reads.history(current_caller(), request.record_id)
         return aid_pb2.GetRecordHistoryResponse(transitions=[transition_msg(x) for x in items])
 
     # --- import ------------------------------------------------------------------------------
@@ -446,7 +446,7 @@ class AidServicer(aid_pb2_grpc.AidServiceServicer):
         self, request: aid_pb2.ListApprovedRecordsForPeriodRequest, context: Any
     ) -> aid_pb2.ListApprovedRecordsForPeriodResponse:
         r = request
-        records, cursor = await self.s.records.approved_page(
+        records, cursor = await self.s.reads.approved_page(
             current_caller(), period=_period(r.period), org_code=r.org_code,
             categories=list(r.categories), project_code=r.project_code, cursor=r.cursor,
             limit=r.limit,

@@ -8,6 +8,7 @@ context forwarded (roster applies its own scope and audits reveals).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -117,6 +118,9 @@ class GrpcRoster:
         self.timeout_s = timeout_s
         self.batch_size = min(batch_size, MAX_CHECKS_PER_CALL)
         self.concurrency = concurrency
+        # Seconds spent awaiting check_enrollment and calls made (for operators and benchmarks).
+        self.wait_s = 0.0
+        self.calls = 0
 
     async def check_enrollment(
         self, caller: CallerContext, queries: Sequence[EnrollmentQuery]
@@ -159,7 +163,12 @@ class GrpcRoster:
             return answers
 
         parts = [queries[i : i + self.batch_size] for i in range(0, len(queries), self.batch_size)]
-        results = await asyncio.gather(*(one(p) for p in parts))
+        started = time.perf_counter()
+        try:
+            results = await asyncio.gather(*(one(p) for p in parts))
+        finally:
+            self.wait_s += time.perf_counter() - started
+            self.calls += len(parts)
         return [a for chunk in results for a in chunk]
 
     async def reveal_id_number(self, caller: CallerContext, student_id: str) -> str:

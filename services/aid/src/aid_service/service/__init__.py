@@ -7,6 +7,7 @@ from aid_service.service.context import Deps
 from aid_service.service.imports import ImportService
 from aid_service.service.orgs import OrgCopy
 from aid_service.service.projects import ProjectService
+from aid_service.service.record_reads import RecordReads
 from aid_service.service.records import RecordService
 from aid_service.service.stats import StatsService
 from aid_service.service.windows import WindowService
@@ -21,7 +22,8 @@ class AidServices:
         self.projects = ProjectService(deps)
         self.windows = WindowService(deps)
         self.records = RecordService(deps)
-        self.audit = AuditService(deps, self.records)
+        self.reads = RecordReads(deps)
+        self.audit = AuditService(deps, self.reads)
         self.imports = ImportService(deps, self.records)
         self.stats = StatsService(deps)
 

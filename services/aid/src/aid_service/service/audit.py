@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from zizhu_common.errors import Conflict, InvalidArgument
 from zizhu_common.rpc import CallerContext
@@ -24,7 +25,8 @@ from aid_service.domain.records import (
     audit_refusal,
 )
 from aid_service.service.context import Deps, is_system, level_of, require_roles
-from aid_service.service.records import MAX_BATCH, MAX_OPINION, ListFilter, RecordService, refused
+from aid_service.service.record_reads import RecordReads
+from aid_service.service.records import MAX_BATCH, MAX_OPINION, ListFilter, refused
 from aid_service.service.windows import WindowGate
 
 MAX_FILTERED = 200_000
@@ -52,9 +54,9 @@ class AuditOutcome:
 class AuditService:
     """Bulk audit decisions."""
 
-    def __init__(self, deps: Deps, records: RecordService) -> None:
+    def __init__(self, deps: Deps, reads: RecordReads) -> None:
         self.deps = deps
-        self.records = records
+        self.reads = reads
 
     async def decide(
         self,
@@ -112,7 +114,7 @@ class AuditService:
                         targets.append(r)
             else:
                 assert where is not None
-                query = await self.records.query_for(session, caller, where)
+                query = await self.reads.query_for(session, caller, where)
                 query = replace(
                     query,
                     pending_org_code=caller.org_code,
@@ -153,7 +155,7 @@ class AuditService:
                 raise refused(refusals, "审核")
             outcome = AuditOutcome([], 0, 0, 0)
             transitions: list[Transition] = []
-            outgoing = []
+            outgoing: list[tuple[str, Any]] = []
             for r in targets:
                 step = after_decision(r, verdict)
                 before = r.status

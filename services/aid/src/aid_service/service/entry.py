@@ -181,14 +181,14 @@ def check_locally(project: Project, rows: Sequence[EntryRow], *, today: date) ->
                     bad = True
                 else:
                     seen[key] = r.row
-        key = (r.tier_code, r.amount_fen)
-        choice = amounts.get(key)
+        amount_key = (r.tier_code, r.amount_fen)
+        choice = amounts.get(amount_key)
         if choice is None:
             try:
                 choice = choose_amount(project, tier_code=r.tier_code, amount_fen=r.amount_fen)
             except AmountProblem as exc:
                 choice = exc
-            amounts[key] = choice
+            amounts[amount_key] = choice
         if isinstance(choice, AmountProblem):
             value = r.tier_code if choice.field == "tier_code" else yuan(r.amount_fen)
             add(RowIssue(r.row, choice.field, value, choice.code, choice.message))
@@ -454,7 +454,7 @@ def bulk_rows(
     school_code, school_path = school.org_code, school.org_path
     actor, draft, imported = caller.account_id, int(RecordStatus.DRAFT), int(Action.IMPORTED)
     slot = f"{code}|{year if project.annual else period.key}|"
-    out = []
+    out: list[tuple[Any, ...]] = []
     append = out.append
     for r, card in zip(rows, sealed_cards, strict=True):
         a = r.answer

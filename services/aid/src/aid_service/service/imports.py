@@ -194,12 +194,19 @@ class ImportService:
             raise InvalidArgument(
                 "请上传文件或指定已校验的导入批次", code="FILE_REQUIRED", field="file"
             )
-        school, project = await self._target(caller, project_code, period, school_org_code)
         staged: StoredImport | None = None
         if upload is None:
-            staged = await self._staged(caller, import_id, project, period, school)
+            # The import names the school: outside the caller's subtree it does not exist.
+            async with self.deps.db.read() as session:
+                staged = await self.deps.imports.get(session, import_id, with_content=True)
+            if staged is None or not (is_system(caller) or caller.in_scope(staged.school_org_path)):
+                raise out_of_scope("导入批次", field="import_id")
+        school, project = await self._target(caller, project_code, period, school_org_code)
+        if staged is not None:
+            staged = self._check_staged(staged, project, period, school)
             assert staged.content is not None
             upload = Upload(staged.file_name, staged.content)
+        assert upload is not None
         sha = hashlib.sha256(upload.content).hexdigest()
         if not dry_run:
             async with self.deps.db.read() as session:
@@ -241,18 +248,9 @@ class ImportService:
         return await self._commit(caller, new_import_id, staged, project, period, school, upload,
                                   sha, checked, total, submit, now, sealed)  # fmt: skip
 
-    async def _staged(
-        self,
-        caller: CallerContext,
-        import_id: str,
-        project: Project,
-        period: AidPeriod,
-        school: OrgNode,
+    def _check_staged(
+        self, staged: StoredImport, project: Project, period: AidPeriod, school: OrgNode
     ) -> StoredImport:
-        async with self.deps.db.read() as session:
-            staged = await self.deps.imports.get(session, import_id, with_content=True)
-        if staged is None or not (is_system(caller) or caller.in_scope(staged.school_org_path)):
-            raise out_of_scope("导入批次", field="import_id")
         if (staged.project_code, staged.period, staged.school_org_code) != (
             project.project_code,
             period,

@@ -278,7 +278,7 @@ class ProjectService:
             raise out_of_scope("项目", field="project_code")
         return project
 
-    async def list(
+    async def list_projects(
         self,
         caller: CallerContext,
         *,
