@@ -9,7 +9,7 @@ VENV_PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: run test lint typecheck protos openapi bench sync clean-var
+.PHONY: run test lint lint-only typecheck typecheck-only protos openapi bench sync clean-var
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -21,17 +21,21 @@ sync: $(UV)
 run: sync
 	$(VENV_PY) -m deploy.local
 
-lint: sync
-	$(UV) run --frozen ruff check .
-	$(UV) run --frozen ruff format --check .
+lint: sync lint-only
 
-typecheck: sync
-	$(UV) run --frozen mypy libs/common/src deploy/local
+lint-only:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+typecheck: sync typecheck-only
+
+typecheck-only:
+	.venv/bin/mypy libs/common/src deploy/local
 
 test: sync
 	$(VENV_PY) scripts/ensure_postgres.py
-	$(MAKE) --no-print-directory lint typecheck
-	$(UV) run --frozen pytest
+	$(MAKE) --no-print-directory lint-only typecheck-only
+	.venv/bin/python -m pytest
 
 protos: sync
 	$(VENV_PY) scripts/gen_protos.py
