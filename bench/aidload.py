@@ -183,6 +183,7 @@ async def _roster_serve(
     while not stop_ev.is_set():  # noqa: ASYNC110
         await asyncio.sleep(0.2)
     await server.stop(grace=0.5)
+    services.deps.close()  # roster's worker processes (large imports)
     await db.dispose()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import grpc
@@ -13,7 +14,14 @@ from zizhu_common.errors import (
     error_from_rpc,
     http_status,
 )
-from zizhu_common.rpc import CallerContext, GrpcServer, check_health, current_caller, open_channel
+from zizhu_common.rpc import (
+    CHANNEL_OPTIONS,
+    CallerContext,
+    GrpcServer,
+    check_health,
+    current_caller,
+    open_channel,
+)
 
 CALLER = CallerContext(
     account_id="acc-1",
@@ -55,6 +63,11 @@ async def _refuse(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     )
 
 
+async def _slow(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    await asyncio.sleep(float(request.decode()))
+    return b"done"
+
+
 async def _crash(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     raise RuntimeError("secret internal detail /etc/passwd")
 
@@ -66,7 +79,11 @@ async def server():
         (
             grpc.method_handlers_generic_handler(
                 "zizhu.test.Plumbing",
-                {"WhoAmI": _raw(_whoami), "Refuse": _raw(_refuse), "Crash": _raw(_crash)},
+                {
+                    "WhoAmI": _raw(_whoami),
+                    "Refuse": _raw(_refuse), "Crash": _raw(_crash),
+                    "Slow": _raw(_slow),
+                },
             ),
         )
     )
@@ -145,3 +162,24 @@ def test_scope_is_a_prefix_of_the_materialised_path() -> None:
     assert CALLER.in_scope("/000000/440000/440100/440106/4444010001/")
     assert not CALLER.in_scope("/000000/440000/440100/440111/4444010002/")
     assert not CALLER.in_scope("/000000/440000/440100/")
+
+
+async def test_long_silent_call_survives_client_keepalive_pings(server: GrpcServer) -> None:
+    """A bulk call silent for a long time must not die with "too many pings".
+
+    The client here pings every 200 ms with no limit (production pings every
+    30 s); with gRPC's default server policy the third early ping is answered
+    with GOAWAY and the call fails UNAVAILABLE.
+    """
+    options = [
+        *[o for o in CHANNEL_OPTIONS if not o[0].startswith("grpc.keepalive")],
+        ("grpc.keepalive_time_ms", 200),
+        ("grpc.keepalive_timeout_ms", 1_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}", options=options) as channel:
+        slow = channel.unary_unary("/zizhu.test.Plumbing/Slow")
+        assert await slow(b"4", metadata=CALLER.to_metadata(), timeout=10) == b"done"
+        whoami = channel.unary_unary("/zizhu.test.Plumbing/WhoAmI")
+        assert json.loads(await whoami(b"", metadata=CALLER.to_metadata(), timeout=5))["rid"]

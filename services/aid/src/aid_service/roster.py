@@ -19,6 +19,7 @@ from zizhu_common.rpc import CallerContext
 from zizhu_contracts.common.v1 import common_pb2
 from zizhu_contracts.roster.v1 import roster_pb2, roster_pb2_grpc
 
+from aid_service.bulk import paused_gc
 from aid_service.domain.enums import EnrollmentOutcome, HardshipLevel, IdType, Stage
 from aid_service.domain.periods import AidPeriod
 
@@ -157,9 +158,10 @@ class GrpcRoster:
             answers: list[EnrollmentAnswer] = [
                 EnrollmentAnswer(EnrollmentOutcome.STUDENT_NOT_FOUND)
             ] * len(part)
-            for r in response.results:
-                if 0 <= r.index < len(part):
-                    answers[r.index] = _answer(r)
+            with paused_gc():
+                for r in response.results:
+                    if 0 <= r.index < len(part):
+                        answers[r.index] = _answer(r)
             return answers
 
         parts = [queries[i : i + self.batch_size] for i in range(0, len(queries), self.batch_size)]

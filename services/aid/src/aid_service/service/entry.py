@@ -19,6 +19,7 @@ from zizhu_common.errors import AlreadyExists, DomainError, FailedPrecondition, 
 from zizhu_common.idnumber import IdentifierError, mask_id_number
 from zizhu_common.rpc import CallerContext
 
+from aid_service.bulk import paused_gc
 from aid_service.domain.enums import (
     Action,
     EnrollmentOutcome,
@@ -139,6 +140,11 @@ def same_number(given: str, known: str) -> bool:
 
 def check_locally(project: Project, rows: Sequence[EntryRow], *, today: date) -> Checked:
     """Checks that need neither roster nor the database."""
+    with paused_gc():
+        return _check_locally(project, rows, today)
+
+
+def _check_locally(project: Project, rows: Sequence[EntryRow], today: date) -> Checked:
     ok: list[EntryRow] = []
     issues: list[RowIssue] = []
     add = issues.append
@@ -448,6 +454,23 @@ def bulk_rows(
 ) -> list[tuple[Any, ...]]:
     """Insert tuples (RecordRepository.RECORD_COLUMNS order) of new DRAFT imported records,
     without building domain objects: the fast path of a large template import."""
+    with paused_gc():
+        return _bulk_rows(
+            deps, caller, project, period, school, rows, sealed_cards, import_id, now_value
+        )
+
+
+def _bulk_rows(
+    deps: Deps,
+    caller: CallerContext,
+    project: Project,
+    period: AidPeriod,
+    school: OrgNode,
+    rows: Sequence[EntryRow],
+    sealed_cards: Sequence[str],
+    import_id: str,
+    now_value: Any,
+) -> list[tuple[Any, ...]]:
     ids = IdBlock("R")
     code, year, term = project.project_code, period.school_year, int(period.term)
     stage, category, owner = int(project.stage), int(project.category), int(project.owner_type)

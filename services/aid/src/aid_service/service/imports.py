@@ -23,6 +23,7 @@ from zizhu_common.idnumber import mask_id_number
 from zizhu_common.rpc import CallerContext
 
 from aid_service import tables, xlsx
+from aid_service.bulk import paused_gc
 from aid_service.domain.enums import Action, IdType, Level, Phase
 from aid_service.domain.orgs import OrgNode
 from aid_service.domain.periods import AidPeriod
@@ -85,6 +86,11 @@ class Upload:
 
 def _rows(parsed: xlsx.ParsedUpload) -> tuple[list[EntryRow], list[RowIssue]]:
     """Entry rows from template rows; cells that cannot be read become row issues."""
+    with paused_gc():
+        return _entry_rows(parsed)
+
+
+def _entry_rows(parsed: xlsx.ParsedUpload) -> tuple[list[EntryRow], list[RowIssue]]:
     rows: list[EntryRow] = []
     issues: list[RowIssue] = []
     id_type_of = xlsx.id_type_of
