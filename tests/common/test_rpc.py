@@ -81,7 +81,8 @@ async def server():
                 "zizhu.test.Plumbing",
                 {
                     "WhoAmI": _raw(_whoami),
-                    "Refuse": _raw(_refuse), "Crash": _raw(_crash),
+                    "Refuse": _raw(_refuse),
+                    "Crash": _raw(_crash),
                     "Slow": _raw(_slow),
                 },
             ),
