@@ -110,6 +110,10 @@ def test_services_stop_cleanly_on_sigterm_and_health_degrades(stack: Stack) -> N
     proc = stack.procs["funding"]
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0, (stack.logs / "funding.log").read_text()[-3000:]
+    funding_log = (stack.logs / "funding.log").read_text()
+    assert "never retrieved" not in funding_log and "Traceback" not in funding_log, funding_log[
+        -3000:
+    ]
     status, body, _ = _get(f"{stack.gateway_url}/healthz")
     assert status == 503
     assert body["status"] == "DEGRADED"

@@ -126,16 +126,30 @@ class ServiceRuntime:
         await stop.wait()
         log.info("%s service stopping", self.producer)
         await self.grpc.stop(grace=5.0)
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # The relay and consumers return within one poll; a job still running after the grace
+        # period is cancelled, which is safe: its transaction rolls back and unacked messages
+        # and unmarked outbox rows are delivered again (idempotently) after the restart.
+        _done, pending = await asyncio.wait(tasks, timeout=10.0)
+        for task in pending:
+            log.warning("cancelling %s at shutdown", task.get_name())
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for task, result in zip(tasks, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("%s failed at shutdown: %r", task.get_name(), result)
         await self.close()
 
     async def close(self) -> None:
         """Release connections (idempotent)."""
         if self.nc is not None and not self.nc.is_closed:
+            # Every publish already awaited its JetStream ack and every consumer has returned, so
+            # there is nothing to drain: flush what is buffered and close. (`drain()` waits on the
+            # pull subscriptions' inboxes and, cut short by a timeout, leaves a failed gather.)
             try:
-                await asyncio.wait_for(self.nc.drain(), timeout=5)
+                await asyncio.wait_for(self.nc.flush(), timeout=2)
             except Exception as exc:
-                log.warning("NATS drain failed: %s", exc)
+                log.warning("NATS flush on close failed: %s", exc)
+            await self.nc.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()
