@@ -3,9 +3,11 @@ call made directly, both with 16 concurrent clients for the same time in the sam
 
 `GET /api/v1/orgs/2144010601` as the demo national admin (logged in with password and TOTP): the
 gateway verifies the SM2 token (cache of verified tokens), checks revocation and counts the
-per-account and per-IP rate limits in Redis (one round trip), checks the policy table, calls
-identity's `GetOrg` (the school and its four ancestors) and answers JSON. Direct: the same
-`GetOrg` request with the same caller metadata, straight to identity.
+per-account and per-IP rate limits in Redis (one round trip, on the worker's pipelined
+connection), checks the policy table, calls identity's `GetOrg` (the school and its four
+ancestors; identity keeps the answer while its database is unchanged, SQLite's data_version) and
+answers JSON. Direct: the same `GetOrg` request with the same caller metadata, straight to
+identity.
 
 Everything runs as real processes, production-like: nats-server, redis-server, `python -m
 identity_service serve` (SQLite, the embedded default; `ZIZHU_ENV=dev`, so the real password KDF

@@ -184,3 +184,40 @@ async def test_long_silent_call_survives_client_keepalive_pings(server: GrpcServ
         assert await slow(b"4", metadata=CALLER.to_metadata(), timeout=10) == b"done"
         whoami = channel.unary_unary("/zizhu.test.Plumbing/WhoAmI")
         assert json.loads(await whoami(b"", metadata=CALLER.to_metadata(), timeout=5))["rid"]
+
+
+async def test_each_call_gets_its_own_caller_through_the_cached_handler(
+    server: GrpcServer,
+) -> None:
+    """The interceptor builds each method's wrapper once; callers and request ids still come from
+    each call's own metadata, also for calls in flight together."""
+    callers = [
+        CallerContext(
+            account_id=f"acc-{i}",
+            org_code="440106",
+            org_path=f"/000000/44000{i}/",
+            level="province",
+            roles=frozenset({"viewer"}),
+            request_id=f"req-{i}",
+        )
+        for i in range(6)
+    ]
+    async with open_channel(f"127.0.0.1:{server.port}") as channel:
+        call = channel.unary_unary("/zizhu.test.Plumbing/WhoAmI")
+        answers = await asyncio.gather(
+            *(call(b"", metadata=c.to_metadata(), timeout=5) for c in callers)
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call(b"", timeout=5)  # the cached wrapper, without a caller
+    assert [json.loads(a)["account"] for a in answers] == [c.account_id for c in callers]
+    assert [json.loads(a)["rid"] for a in answers] == [c.request_id for c in callers]
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_unknown_method_is_unimplemented_every_time(server: GrpcServer) -> None:
+    async with open_channel(f"127.0.0.1:{server.port}") as channel:
+        call = channel.unary_unary("/zizhu.test.Plumbing/NoSuchMethod")
+        for _ in range(2):  # an unknown method is not cached as anything
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await call(b"", metadata=CALLER.to_metadata(), timeout=5)
+            assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED

@@ -223,9 +223,11 @@ def test_funds_flow_down_and_execution_moves_the_rate(flow: Flow) -> None:
     assert err["code"] == "FUNDS_INSUFFICIENT" and err["field"] == "lines"
     assert "中央资金" in err["message"]
     assert flow.api.ok("GET", "/funding/allocations", flow.users["th_operator"])["total"] == before
-    # A county cannot allocate to a school that is not its own.
+    # A county cannot allocate to a school that is not its own: outside its subtree the school
+    # does not exist (404, without its name).
     resp = allocate(flow, "th_operator", "天财教〔2024〕42号", ("1144011101", "province", 1))
-    assert resp.status_code == 422 and resp.json()["error"]["code"] == "ALLOCATION_NOT_CHILD"
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == "ORG_NOT_FOUND"
+    assert resp.json()["error"]["field"] == "lines[0].to_org_code"
 
     province = flow.summary("gd_operator", project_code=PROJECT)
     total = province["items"][0]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 
 import openpyxl
-from gateway.orgfiles import parse_orgs
 from gateway_harness import Api, orgs_csv
 from gateway_world import HOME, World, next_serial
 
@@ -80,9 +79,33 @@ def test_unreadable_files_and_missing_columns_are_clear_errors(api: Api, world: 
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "FILE_EMPTY"
 
 
-def test_csv_from_excel_in_gb18030_is_read() -> None:
-    content = orgs_csv([{"机构代码": "130102", "名称": "某县", "上级代码": "130100"}])
-    parsed = parse_orgs("a.csv", content.decode().encode("gb18030"), max_rows=10)
-    assert not parsed.errors
-    ((row_number, org),) = parsed.rows
-    assert row_number == 2 and org.name == "某县" and org.level == 4  # county, from the code
+def test_csv_from_excel_in_gb18030_is_read(api: Api, world: World) -> None:
+    county = world.admins["county"]
+    code = school_code()
+    content = orgs_csv([{"机构代码": code, "名称": "某县某校", "上级代码": HOME["county"]}])
+    report = api.ok("POST", "/orgs/import", county,
+                    files={"file": ("a.csv", content.decode().encode("gb18030"))},
+                    data={"dry_run": "true"})  # fmt: skip
+    assert not report["errors"] and report["total_rows"] == 1
+    assert report["created_count"] == 1  # a school, from its 10-digit code
+
+
+def test_a_parent_outside_the_subtree_is_not_found_like_an_unknown_one(
+    api: Api, world: World
+) -> None:
+    """Identity answers a sibling's org as a parent exactly as a parent that does not exist:
+    PARENT_NOT_FOUND, with nothing of the sibling in the report."""
+    county = world.admins["county"]
+    rows = [
+        {"机构代码": school_code(), "名称": "越权学校", "级别": "学校", "上级代码": "130104"},
+        {"机构代码": school_code(), "名称": "无主学校", "级别": "学校", "上级代码": "139999"},
+    ]
+    report = api.ok("POST", "/orgs/import", county,
+                    files={"file": ("o.csv", orgs_csv(rows), "text/csv")},
+                    data={"dry_run": "true"})  # fmt: skip
+    assert [(e["row"], e["code"], e["column"]) for e in report["errors"]] == [
+        (2, "PARENT_NOT_FOUND", "上级代码"),
+        (3, "PARENT_NOT_FOUND", "上级代码"),
+    ]
+    assert "一市乙县" not in str(report) and "/130104/" not in str(report)
+    assert report["created_count"] == 0

@@ -65,6 +65,8 @@ def _config(settings: Settings) -> uvicorn.Config:
         proxy_headers=False,
         log_config=None,
         access_log=False,
+        # No `server: uvicorn` on every answer: it tells clients nothing they need.
+        server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from gateway.errors import ERROR_RESPONSES, install_error_handlers
@@ -49,6 +49,8 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # Zizhu configures no OpenTelemetry: FastAPI need not look for it on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.runtime = runtime
@@ -73,9 +75,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
 
+    # Each area's router is included in the app itself, not in a /api/v1 router of its own:
+    # FastAPI matches a request against every router level on its path twice (match, then
+    # handle), so one level less is cheaper on every request. The OpenAPI document is the same.
+    # The org reads come first: they are the most frequent request (routes do not overlap, so
+    # the order changes nothing else).
     app.include_router(health.router)
-    api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
-    for module in (auth, orgs, accounts, audit, aid, funding, reconcile, roster):
-        api.include_router(module.router)
-    app.include_router(api)
+    for module in (orgs, auth, accounts, audit, aid, funding, reconcile, roster):
+        app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import logging
 import uuid
@@ -50,6 +51,19 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], headers: Any
     await send({"type": "http.response.body", "body": raw})
 
 
+class RequestIds:
+    """Request ids for requests that bring none: a random prefix per process and a counter, so
+    that ids are unique without reading the system's random source on every request."""
+
+    def __init__(self) -> None:
+        self.prefix = uuid.uuid4().hex[:16]
+        self.count = itertools.count(1)
+
+    def next(self) -> str:
+        """A new 32-hex-digit id."""
+        return f"{self.prefix}{next(self.count):016x}"
+
+
 def route_template(scope: Scope) -> str:
     """The request path with its path parameters put back as `{name}` (the route's template)."""
     params = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
@@ -66,12 +80,13 @@ class RequestIdMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = (_header(scope, b"x-request-id") or "")[:128] or uuid.uuid4().hex
+        rid = (_header(scope, b"x-request-id") or "")[:128] or self.ids.next()
         token = request_id_var.set(rid)
         started = False
 

@@ -177,3 +177,12 @@ def guard(action: str, target: dict[str, Any]) -> dict[str, Any]:
 
 
 PUBLIC: dict[str, Any] = {"openapi_extra": {"x-zizhu-target": {"kind": "public"}}}
+
+
+def governs(caller: Caller, org_path: str, what: str) -> bool:
+    """Defence in depth for objects that may belong to an org on the caller's own chain (a
+    national project, a window or cost share set above the caller): kept when the org is an
+    ancestor of the caller's or lies inside its subtree; anything else is dropped and logged."""
+    if org_path and caller.org_path.startswith(org_path):
+        return True
+    return caller.keeps(org_path, what)

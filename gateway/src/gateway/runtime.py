@@ -13,6 +13,7 @@ from zizhu_contracts.identity.v1 import identity_pb2
 
 from gateway.audit import AuditPublisher
 from gateway.clients import Clients
+from gateway.redis_pipe import PipelinedRedis
 from gateway.security import Limit, RequestGate, revoked
 from gateway.settings import Settings
 from gateway.tokens import TokenVerifier, public_key_verifier
@@ -66,6 +67,7 @@ class GatewayRuntime:
             per_account=Limit(s.rate_limit_per_account, s.rate_limit_window_s),
             per_ip=Limit(s.rate_limit_per_ip, s.rate_limit_window_s),
             login_per_ip=Limit(s.login_limit_per_ip, s.login_limit_window_s),
+            pipe=PipelinedRedis(s.redis_url) if PipelinedRedis.supports(s.redis_url) else None,
         )
         self.audit.start()
         try:

@@ -1,8 +1,10 @@
 """Per-request checks in Redis: revocation of the token, and rate limits per account and per IP.
 
 All of a request's checks go to Redis in one round trip: one Lua script (`EVALSHA`) reads the three
-revocation keys and counts both limits. Limits are fixed windows (`INCR`, and `EXPIRE` when the window's key is new, on
-a key per window number); a refusal carries the seconds until the window ends.
+revocation keys and counts both limits, sent on the gateway's pipelined connection
+(gateway.redis_pipe) when it has one, else through redis-py. Limits are fixed windows (`INCR`,
+and `EXPIRE` when the window's key is new, on a key per window number); a refusal carries the
+seconds until the window ends.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from redis.asyncio import Redis
 from zizhu_common.errors import ResourceExhausted
 
 from gateway import redis_keys
+from gateway.redis_pipe import PipelinedRedis
 from gateway.tokens import TOKEN_REVOKED, Claims, TokenError
 
 
@@ -71,16 +74,20 @@ class RequestGate:
         per_ip: Limit,
         login_per_ip: Limit,
         clock: Callable[[], float] = time.time,
+        pipe: PipelinedRedis | None = None,
     ) -> None:
         self.redis = redis
         self.per_account = per_account
         self.per_ip = per_ip
         self.login_per_ip = login_per_ip
         self.clock = clock
+        self.pipe = pipe
         self._admit = redis.register_script(ADMIT_SCRIPT)
 
     async def aclose(self) -> None:
-        """Nothing of its own to close: the Redis client is closed by its owner."""
+        """Close the pipelined connection (the redis-py client is closed by its owner)."""
+        if self.pipe is not None:
+            await self.pipe.aclose()
 
     async def admit(self, claims: Claims, client_ip: str) -> None:
         """Refuse a revoked token (401) or a caller over its limits (429)."""
@@ -100,7 +107,10 @@ class RequestGate:
                 keys.append(template.format(who, int(now // limit.window_s)))
                 ttls.append(limit.window_s + 1)
                 counted.append((scope, limit))
-        results = await self._admit(keys=keys, args=ttls)
+        if self.pipe is not None:
+            results = await self.pipe.run_script(self._admit.sha, ADMIT_SCRIPT, keys, ttls)
+        else:
+            results = await self._admit(keys=keys, args=ttls)
         jti_revoked, session_revoked, account_revoked_before = results[:3]
         if jti_revoked is not None or session_revoked is not None:
             raise revoked()

@@ -139,10 +139,10 @@ async def test_only_the_awaited_org_may_decide(env: Env) -> None:
     )
     # An operator is no auditor.
     await refused(env.approve(GZ_OP, [rid]), grpc.StatusCode.PERMISSION_DENIED, "ROLE_REQUIRED")
-    # Outside the subtree the record does not exist.
+    # Outside the subtree the record does not exist (404, as for an unknown id).
     await refused(
         env.approve(who("/000000/440000/440300/", "auditor"), [rid]),
-        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.NOT_FOUND,
         "NOT_FOUND",
     )
 

@@ -210,7 +210,7 @@ BAD_ALLOCATIONS = [
     ("440100", allocate_request("PG01", [line("2144010601", CITY, 1)]),
      grpc.StatusCode.INVALID_ARGUMENT, "ALLOCATION_NOT_CHILD", "lines[0].to_org_code"),
     ("440100", allocate_request("PG01", [line("9999999999", CITY, 1)]),
-     grpc.StatusCode.INVALID_ARGUMENT, "ORG_NOT_FOUND", "lines[0].to_org_code"),
+     grpc.StatusCode.NOT_FOUND, "ORG_NOT_FOUND", "lines[0].to_org_code"),
     ("440100", allocate_request("NOPE", [line("440106", CITY, 1)]),
      grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND", "project_code"),
     ("440111", allocate_request("TH-ZX", [line("440111", COUNTY, 1)]),

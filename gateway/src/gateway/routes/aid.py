@@ -9,12 +9,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import Response
-from zizhu_common.errors import ResourceExhausted
+from zizhu_common.errors import NotFound, ResourceExhausted
 from zizhu_contracts.aid.v1 import aid_pb2 as pb
 from zizhu_contracts.common.v1 import common_pb2
 
 from gateway.deps import Aid, CurrentUser
-from gateway.policy import guard
+from gateway.policy import governs, guard
 from gateway.schemas.aid import (
     AuditCreate,
     AuditRead,
@@ -212,7 +212,7 @@ async def list_projects(
         caller=caller,
     )
     return ProjectPage(
-        items=[project_read(p) for p in resp.projects],
+        items=[project_read(p) for p in resp.projects if governs(caller, p.owner_org_path, "项目")],
         next_page_token=resp.page.next_page_token,
         total=resp.page.total,
     )
@@ -265,6 +265,8 @@ async def create_project(caller: CurrentUser, aid: Aid, body: ProjectCreate) -> 
 async def get_project(caller: CurrentUser, aid: Aid, project_code: Code) -> ProjectRead:
     """One project visible to the caller (its owner's subtree and ancestors)."""
     resp = await aid.GetProject(pb.GetProjectRequest(project_code=project_code), caller=caller)
+    if not governs(caller, resp.project.owner_org_path, "项目"):
+        raise NotFound("资助项目不存在或不在本辖区内", code="NOT_FOUND", field="project_code")
     return project_read(resp.project)
 
 
@@ -424,7 +426,7 @@ async def list_windows(
         req.period.CopyFrom(period)
     resp = await aid.ListWindows(req, caller=caller)
     return WindowPage(
-        items=[window_read(w) for w in resp.windows],
+        items=[window_read(w) for w in resp.windows if governs(caller, w.org_path, "填报时间")],
         next_page_token=resp.page.next_page_token,
         total=resp.page.total,
     )
@@ -551,7 +553,7 @@ async def list_records(
         caller=caller,
     )  # fmt: skip
     return RecordPage(
-        items=[record_read(r) for r in resp.records],
+        items=[record_read(r) for r in resp.records if caller.keeps(r.school_org_path, "资助记录")],
         next_page_token=resp.page.next_page_token,
         total=resp.page.total,
         windows=[effective_read(w) for w in resp.windows],
@@ -630,6 +632,7 @@ async def enter_record(caller: CurrentUser, aid: Aid, body: RecordCreate) -> Rec
 async def get_record(caller: CurrentUser, aid: Aid, record_id: Id) -> RecordDetailRead:
     """One record with the windows governing its school."""
     resp = await aid.GetRecord(pb.GetRecordRequest(record_id=record_id), caller=caller)
+    caller.ensure_in_scope(resp.record.school_org_path, what="资助记录")
     return RecordDetailRead(
         record=record_read(resp.record), windows=[effective_read(w) for w in resp.windows]
     )
@@ -648,6 +651,7 @@ async def reveal_record_identity(
     resp = await aid.GetRecord(
         pb.GetRecordRequest(record_id=record_id, reveal_id_number=True), caller=caller
     )
+    caller.ensure_in_scope(resp.record.school_org_path, what="资助记录")
     return RecordIdentityRead(
         record_id=resp.record.record_id,
         student_id=resp.record.student_id,
@@ -897,4 +901,8 @@ async def aid_stats(
         caller=caller,
         deadline_s=BULK_DEADLINE_S,
     )
-    return stats_read(resp)
+    stats = stats_read(resp)
+    stats.rows = [
+        r for r in stats.rows if not r.org.org_path or caller.keeps(r.org.org_path, "row")
+    ]
+    return stats

@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
+from zizhu_common.errors import NotFound
 from zizhu_contracts.common.v1 import common_pb2
 from zizhu_contracts.funding.v1 import funding_pb2
+from zizhu_contracts.identity.v1 import identity_pb2
 
-from gateway.deps import CurrentUser, Funding
-from gateway.policy import guard
+from gateway.deps import Caller, CurrentUser, Funding, Identity
+from gateway.policy import governs, guard
 from gateway.schemas.common import Level, OrgCode, PageSize, PageToken, level_value, page_request
 from gateway.schemas.funding import (
     AllocationBatchRead,
@@ -49,6 +51,7 @@ XLSX_RESPONSE: dict[int | str, dict[str, Any]] = {
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ORG_IN_QUERY = {"kind": "org", "in": "query", "name": "org_code"}
 ALLOCATION_IN_PATH = {"kind": "allocation", "in": "path", "name": "allocation_id"}
+LINES_IN_BODY = {"kind": "org", "in": "body", "name": "lines[].to_org_code"}
 AllocationId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z_-]+$")]
 RootOrg = Annotated[OrgCode | None, Query(description="范围根机构；默认本机构")]
 ProjectQuery = Annotated[str | None, Query(max_length=40, description="资助项目代码")]
@@ -97,14 +100,17 @@ def _allocation_filter(
     response_model=AllocationBatchRead,
     status_code=201,
     summary="录入资金下达（含本级安排）",
-    **guard("allocation.enter", {"kind": "self"}),
+    **guard("allocation.enter", LINES_IN_BODY),
 )
 async def allocate_funds(
-    body: AllocationCreate, caller: CurrentUser, funding: Funding
+    body: AllocationCreate, caller: CurrentUser, funding: Funding, identity: Identity
 ) -> AllocationBatchRead:
     """Record a document of the caller's org: lines to its direct child regions or directly-run
     schools (下达) and to itself (本级安排). Per source, an org passes down at most what it
-    received plus what it contributed; otherwise 409 FUNDS_INSUFFICIENT and nothing is written."""
+    received plus what it contributed; otherwise 409 FUNDS_INSUFFICIENT and nothing is written.
+    A line naming an org outside the caller's subtree answers 404 ORG_NOT_FOUND, as for an org
+    that does not exist."""
+    await _check_lines_in_scope(body, caller, identity)
     resp = await funding.AllocateFunds(
         funding_pb2.AllocateFundsRequest(
             project_code=body.project_code,
@@ -127,6 +133,28 @@ async def allocate_funds(
         caller=caller,
     )
     return AllocationBatchRead(items=[allocation_read(a) for a in resp.allocations])
+
+
+async def _check_lines_in_scope(body: AllocationCreate, caller: Caller, identity: Identity) -> None:
+    """The gateway's half of the scope rule for the recipients of an allocation document (funding
+    checks again): the first line naming an unknown org or one outside the caller's subtree
+    answers 404, naming nothing of that org."""
+    wanted = sorted({line.to_org_code for line in body.lines} - {caller.org_code})
+    paths: dict[str, str] = {}
+    if wanted:
+        resp = await identity.BatchGetOrgs(
+            identity_pb2.BatchGetOrgsRequest(org_codes=wanted), caller=caller
+        )
+        paths = {o.org_code: o.org_path for o in resp.orgs}
+    for i, line in enumerate(body.lines):
+        if line.to_org_code != caller.org_code and not caller.in_scope(
+            paths.get(line.to_org_code, "")
+        ):
+            raise NotFound(
+                f"第{i + 1}条：接收单位不存在或不在本辖区内",
+                code="ORG_NOT_FOUND",
+                field=f"lines[{i}].to_org_code",
+            )
 
 
 @router.get(
@@ -417,7 +445,11 @@ async def list_cost_shares(
         ),
         caller=caller,
     )
-    items = [cost_share_read(s) for s in resp.cost_shares]
+    # The shares governing the org are set for its ancestors (on the caller's own chain); every
+    # other share lies inside the caller's subtree.
+    items = [
+        cost_share_read(s) for s in resp.cost_shares if governs(caller, s.region_org_path, "row")
+    ]
     return CostSharePage(
         items=items, next_page_token=resp.page.next_page_token, total=resp.page.total
     )

@@ -9,9 +9,9 @@ from zizhu_common.errors import InvalidArgument
 from zizhu_contracts.common.v1 import common_pb2
 from zizhu_contracts.identity.v1 import identity_pb2
 
-from gateway.deps import Caller, CurrentUser, Identity, runtime_of
-from gateway.orgfiles import ParsedOrgs, parse_orgs
+from gateway.deps import CurrentUser, Identity, current_user, runtime_of
 from gateway.policy import guard
+from gateway.responses import ModelResponse
 from gateway.schemas.common import (
     Level,
     PageSize,
@@ -35,7 +35,7 @@ router = APIRouter(tags=["机构 orgs"])
 
 ORG_IN_PATH = {"kind": "org", "in": "path", "name": "org_code"}
 OrgCodePath = Annotated[str, Path(min_length=2, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")]
-BATCH_GET_MAX = 1000
+IMPORT_DEADLINE_S = 300
 
 
 @router.get(
@@ -44,11 +44,16 @@ BATCH_GET_MAX = 1000
     summary="查看机构",
     **guard("org.read", ORG_IN_PATH),
 )
-async def get_org(org_code: OrgCodePath, caller: CurrentUser, identity: Identity) -> OrgDetailRead:
+async def get_org(org_code: OrgCodePath, request: Request) -> ModelResponse:
     """One organisation of the caller's subtree, with its ancestors."""
+    # The most frequent request, so FastAPI solves no dependency of its own: the caller is the
+    # one the policy check (guard) has just admitted, the client comes from the runtime, and the
+    # answer is serialised once (ModelResponse; the OpenAPI document keeps OrgDetailRead).
+    caller = await current_user(request)
+    identity = runtime_of(request).clients.identity
     resp = await identity.GetOrg(identity_pb2.GetOrgRequest(org_code=org_code), caller=caller)
     caller.ensure_in_scope(resp.org.org_path, what="机构")
-    return org_detail_read(resp)
+    return ModelResponse(org_detail_read(resp))
 
 
 @router.get(
@@ -96,45 +101,50 @@ async def list_subtree(
     **guard("org.import", {"kind": "org", "in": "file", "column": "上级代码"}),
 )
 async def import_orgs(
-    request: Request,
     caller: CurrentUser,
     identity: Identity,
     file: Annotated[UploadFile, File(description="CSV 或 XLSX：机构代码、名称、级别、上级代码…")],
     dry_run: Annotated[bool, Form(description="只校验，不写入")] = False,
 ) -> OrgImportRead:
     """Create or update organisations under the caller's subtree from a file; all or nothing.
-    A dry run answers the report; a commit with any row at fault answers 422 with the rows."""
+    Identity reads the file, checks it row by row and applies it inside the caller's subtree (a
+    parent outside it is answered as one that does not exist). A dry run answers the report; a
+    commit with any row at fault answers 422 with the rows."""
     content = await file.read()
     file_name = file.filename or ""
-    parsed = parse_orgs(file_name, content, max_rows=runtime_of(request).settings.max_import_rows)
-    if not parsed.total_rows:
-        raise InvalidArgument("文件中没有数据行", code="FILE_EMPTY", field="file")
-    await _check_parents_in_scope(parsed, caller, identity)
-    resp = await identity.ImportOrgs(
-        identity_pb2.ImportOrgsRequest(
-            orgs=[org for _, org in parsed.rows], dry_run=dry_run or bool(parsed.errors)
+    resp = await identity.ImportOrgFile(
+        identity_pb2.ImportOrgFileRequest(
+            file=common_pb2.FileContent(
+                file_name=file_name, content_type=file.content_type or "", content=content
+            ),
+            dry_run=dry_run,
         ),
         caller=caller,
+        deadline_s=IMPORT_DEADLINE_S,
     )
-    # The service numbers rows by their place in the batch: map them back to file rows.
-    numbers = [n for n, _ in parsed.rows]
-    errors = list(parsed.errors)
-    for err in resp.errors:
-        fixed = common_pb2.RowError()
-        fixed.CopyFrom(err)
-        if 1 <= err.row <= len(numbers):
-            fixed.row = numbers[err.row - 1]
-        errors.append(fixed)
-    errors.sort(key=lambda e: e.row)
+    result = resp.result
+    # A fault of the file as a whole (unreadable, empty, a column missing) is on row 0 or 1.
+    fatal = next((e for e in result.errors if e.row <= 1), None)
+    if fatal is not None:
+        raise InvalidArgument(
+            fatal.message,
+            code=fatal.code,
+            field="file",
+            details={"column": fatal.column} if fatal.column else None,
+        )
+    errors = sorted(result.errors, key=lambda e: e.row)
+    counted = (
+        result.created_count + result.updated_count + result.moved_count + result.unchanged_count
+    )
     report = OrgImportRead(
         file_name=file_name,
-        total_rows=parsed.total_rows,
+        total_rows=counted + len({e.row for e in errors}),
         dry_run=dry_run,
         committed=not dry_run and not errors,
-        created_count=resp.created_count,
-        updated_count=resp.updated_count,
-        moved_count=resp.moved_count,
-        unchanged_count=resp.unchanged_count,
+        created_count=result.created_count,
+        updated_count=result.updated_count,
+        moved_count=result.moved_count,
+        unchanged_count=result.unchanged_count,
         errors=[row_error(e) for e in errors[:1000]],
     )
     if errors and not dry_run:
@@ -164,33 +174,3 @@ async def retire_org(
         caller=caller,
     )
     return org_detail_read(identity_pb2.GetOrgResponse(org=resp.org, ancestors=current.ancestors))
-
-
-async def _check_parents_in_scope(parsed: ParsedOrgs, caller: Caller, identity: Identity) -> None:
-    """Rows whose parent is neither in the file nor inside the caller's subtree become row errors
-    (the gateway's half of the scope rule; identity checks again)."""
-    in_file = {org.org_code for _, org in parsed.rows}
-    wanted = sorted({org.parent_code for _, org in parsed.rows} - in_file)
-    found: dict[str, str] = {}
-    for start in range(0, len(wanted), BATCH_GET_MAX):
-        resp = await identity.BatchGetOrgs(
-            identity_pb2.BatchGetOrgsRequest(org_codes=wanted[start : start + BATCH_GET_MAX]),
-            caller=caller,
-        )
-        found.update({o.org_code: o.org_path for o in resp.orgs})
-    kept = []
-    for number, org in parsed.rows:
-        parent_path = found.get(org.parent_code)
-        if org.parent_code in in_file or (parent_path and caller.in_scope(parent_path)):
-            kept.append((number, org))
-            continue
-        parsed.errors.append(
-            common_pb2.RowError(
-                row=number,
-                column="上级代码",
-                value=org.parent_code,
-                code="PARENT_NOT_FOUND",
-                message="上级机构不存在或不在本辖区内",
-            )
-        )
-    parsed.rows = kept

@@ -419,7 +419,11 @@ async def unfunded_stats(
         _stats_request(org_code, school_year, term, stage, source, expand_direct_schools),
         caller=caller,
     )
-    return stats_read(resp)
+    stats = stats_read(resp)
+    stats.rows = [
+        r for r in stats.rows if not r.org.org_path or caller.keeps(r.org.org_path, "row")
+    ]
+    return stats
 
 
 @router.get(
@@ -705,7 +709,11 @@ async def finding_stats(
         ),  # fmt: skip
         caller=caller,
     )
-    return finding_stats_read(resp)
+    stats = finding_stats_read(resp)
+    stats.rows = [
+        r for r in stats.rows if not r.org.org_path or caller.keeps(r.org.org_path, "row")
+    ]
+    return stats
 
 
 @router.get(

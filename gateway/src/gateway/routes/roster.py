@@ -9,12 +9,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import Response
-from zizhu_common.errors import ResourceExhausted
+from zizhu_common.errors import NotFound, ResourceExhausted
 from zizhu_contracts.common.v1 import common_pb2
 from zizhu_contracts.roster.v1 import roster_pb2 as pb
 
 from gateway.deps import CurrentUser, Roster
-from gateway.policy import guard
+from gateway.policy import governs, guard
 from gateway.schemas.common import (
     OrgCode,
     PageSize,
@@ -176,7 +176,11 @@ async def search_students(
         caller=caller,
     )
     return StudentPage(
-        items=[read(StudentRead, s) for s in resp.students],
+        items=[
+            read(StudentRead, s)
+            for s in resp.students
+            if caller.keeps(s.enrollment.school_org_path, "学生")
+        ],
         next_page_token=resp.page.next_page_token,
         total=resp.page.total,
     )
@@ -471,7 +475,9 @@ async def list_batches(
         caller=caller,
     )
     return BatchPage(
-        items=[batch_read(b) for b in resp.batches],
+        items=[
+            batch_read(b) for b in resp.batches if governs(caller, b.issuing_org_path, "下发批次")
+        ],
         next_page_token=resp.page.next_page_token,
         total=resp.page.total,
     )
@@ -488,6 +494,8 @@ async def get_batch(batch_id: Id, caller: CurrentUser, roster: Roster) -> BatchR
     resp = await roster.GetSpecialGroupBatch(
         pb.GetSpecialGroupBatchRequest(batch_id=batch_id), caller=caller
     )
+    if not governs(caller, resp.batch.issuing_org_path, "下发批次"):
+        raise NotFound("下发批次不存在或不在本辖区内", code="NOT_FOUND", field="batch_id")
     return batch_read(resp.batch)
 
 
@@ -525,8 +533,23 @@ async def list_issued_rows(
         ),
         caller=caller,
     )
+    # Rows matched to a school must lie in the caller's subtree; unmatched rows (no school) only
+    # show to the issuer's subtree.
+    issuer_in_scope = None
+    items = []
+    for r in resp.rows:
+        if not r.school_org_path:
+            if issuer_in_scope is None:
+                batch = await roster.GetSpecialGroupBatch(
+                    pb.GetSpecialGroupBatchRequest(batch_id=batch_id), caller=caller
+                )
+                issuer_in_scope = caller.in_scope(batch.batch.issuing_org_path)
+            if issuer_in_scope:
+                items.append(read(IssuedRowRead, r))
+        elif caller.keeps(r.school_org_path, "下发名单明细"):
+            items.append(read(IssuedRowRead, r))
     return IssuedRowPage(
-        items=[read(IssuedRowRead, r) for r in resp.rows],
+        items=items,
         next_page_token=resp.page.next_page_token,
         total=resp.page.total,
     )
@@ -602,7 +625,11 @@ async def list_memberships(
         caller=caller,
     )
     return MembershipPage(
-        items=[membership_read(m) for m in resp.memberships],
+        items=[
+            membership_read(m)
+            for m in resp.memberships
+            if caller.keeps(m.school_org_path, "特殊群体名单")
+        ],
         next_page_token=resp.page.next_page_token,
         total=resp.page.total,
     )
@@ -828,7 +855,11 @@ async def list_recognitions(
         caller=caller,
     )
     return RecognitionPage(
-        items=[read(RecognitionRead, r) for r in resp.recognitions],
+        items=[
+            read(RecognitionRead, r)
+            for r in resp.recognitions
+            if caller.keeps(r.school_org_path, "困难认定")
+        ],
         next_page_token=resp.page.next_page_token,
         total=resp.page.total,
     )
@@ -933,9 +964,16 @@ async def student_recognition(
         pb.GetRecognitionRequest(student_id=student_id, school_year=school_year or ""),
         caller=caller,
     )
+    current = resp.current if resp.HasField("current") else None
     return RecognitionHistoryRead(
-        current=read(RecognitionRead, resp.current) if resp.HasField("current") else None,
-        history=[read(RecognitionRead, r) for r in resp.history],
+        current=read(RecognitionRead, current)
+        if current is not None and caller.keeps(current.school_org_path, "困难认定")
+        else None,
+        history=[
+            read(RecognitionRead, r)
+            for r in resp.history
+            if caller.keeps(r.school_org_path, "困难认定")
+        ],
     )
 
 

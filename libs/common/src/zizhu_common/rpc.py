@@ -123,47 +123,72 @@ def current_caller() -> CallerContext:
 
 
 class ContextInterceptor(grpc.aio.ServerInterceptor):
-    """Sets caller and request id for each call; turns DomainError into a status with a trailer."""
+    """Sets caller and request id for each call; turns DomainError into a status with a trailer.
+
+    The wrapped handler of each method is built once and kept: the servicer's handlers do not
+    change while the server runs, so a call costs a dict look-up instead of a new handler."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.response_streaming:
-            return handler
         method = handler_call_details.method
-        inner = handler.unary_unary
+        wrapped = self._handlers.get(method)
+        if wrapped is not None:
+            return wrapped
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler  # unknown method: not cached, gRPC answers UNIMPLEMENTED
+        if handler.request_streaming or handler.response_streaming:
+            wrapped = handler
+        else:
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                _with_context(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        self._handlers[method] = wrapped
+        return wrapped
 
-        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            caller = CallerContext.from_metadata(context.invocation_metadata())
-            md = dict(context.invocation_metadata() or ())
-            rid = caller.request_id if caller else str(md.get(MD_REQUEST_ID) or uuid.uuid4().hex)
-            rid_token = request_id_var.set(rid)
-            caller_token = caller_var.set(caller)
-            try:
-                return await inner(request, context)
-            except DomainError as err:
-                await context.abort(
-                    err.grpc_status,
-                    err.message,
-                    trailing_metadata=((ERROR_TRAILER, err.to_trailer()),),
-                )
-            except grpc.aio.AbortError:
-                raise
-            except Exception:
-                log.exception("unhandled error in %s", method)
-                await context.abort(grpc.StatusCode.INTERNAL, "服务内部错误")
-            finally:
-                caller_var.reset(caller_token)
-                request_id_var.reset(rid_token)
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+def _with_context(
+    method: str, inner: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+    """A unary handler that runs inner with the call's caller and request id set, and answers
+    DomainError as its status with the error trailer (anything else as INTERNAL)."""
+
+    async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        metadata = context.invocation_metadata()
+        caller = CallerContext.from_metadata(metadata)
+        if caller is not None:
+            rid = caller.request_id
+        else:
+            rid = next((v for k, v in metadata or () if k == MD_REQUEST_ID and v), "")
+            rid = str(rid) if rid else uuid.uuid4().hex
+        rid_token = request_id_var.set(rid)
+        caller_token = caller_var.set(caller)
+        try:
+            return await inner(request, context)
+        except DomainError as err:
+            await context.abort(
+                err.grpc_status,
+                err.message,
+                trailing_metadata=((ERROR_TRAILER, err.to_trailer()),),
+            )
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("unhandled error in %s", method)
+            await context.abort(grpc.StatusCode.INTERNAL, "服务内部错误")
+        finally:
+            caller_var.reset(caller_token)
+            request_id_var.reset(rid_token)
+
+    return unary_unary
 
 
 class GrpcServer:

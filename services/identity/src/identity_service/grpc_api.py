@@ -12,7 +12,7 @@ from zizhu_contracts.common.v1 import common_pb2
 from zizhu_contracts.identity.v1 import identity_pb2, identity_pb2_grpc
 
 from identity_service.domain.accounts import AccountKind, IdType, Role
-from identity_service.domain.orgs import OrgRow
+from identity_service.domain.orgs import Org, OrgRow
 from identity_service.protomap import (
     KIND_TO_PB,
     LEVEL_TO_PB,
@@ -97,11 +97,40 @@ def _row_error(e: Any) -> common_pb2.RowError:
     )
 
 
+class OrgAnswers:
+    """GetOrg answers already built, by org code. The service hands out the same Org objects
+    while the org tree is unchanged (its read cache), so an answer is reused only when built from
+    exactly those objects; new objects (a change, or a read without the cache) build it anew."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._answers: dict[str, tuple[Org, list[Org], identity_pb2.GetOrgResponse]] = {}
+
+    def answer(self, org: Org, ancestors: list[Org]) -> identity_pb2.GetOrgResponse:
+        """The GetOrgResponse of org and its ancestors (root first)."""
+        kept = self._answers.get(org.code)
+        if (
+            kept is not None
+            and kept[0] is org
+            and len(kept[1]) == len(ancestors)
+            and all(a is b for a, b in zip(kept[1], ancestors, strict=True))
+        ):
+            return kept[2]
+        resp = identity_pb2.GetOrgResponse(
+            org=org_to_proto(org), ancestors=[org_ref(a) for a in ancestors]
+        )
+        if org.code not in self._answers and len(self._answers) >= self.size:
+            self._answers.pop(next(iter(self._answers)))
+        self._answers[org.code] = (org, list(ancestors), resp)
+        return resp
+
+
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     """Serves zizhu_contracts.identity.v1.IdentityService."""
 
     def __init__(self, services: IdentityServices) -> None:
         self.s = services
+        self._org_answers = OrgAnswers()
 
     # --- sessions -----------------------------------------------------------------------------
 
@@ -165,9 +194,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     async def GetOrg(self, request: Any, context: Any) -> Any:
         org, ancestors = await self.s.orgs.get_org(current_caller(), request.org_code)
-        return identity_pb2.GetOrgResponse(
-            org=org_to_proto(org), ancestors=[org_ref(a) for a in ancestors]
-        )
+        return self._org_answers.answer(org, ancestors)
 
     async def BatchGetOrgs(self, request: Any, context: Any) -> Any:
         orgs, missing = await self.s.orgs.batch_get(current_caller(), list(request.org_codes))

@@ -1,7 +1,9 @@
-"""Reading org files: GB/T 2260 divisions and schools (学校标识码) from CSV or XLSX.
+"""Reading org files: GB/T 2260 divisions, schools (学校标识码), or a mixed list of orgs
+(机构代码, 名称, 级别, 上级代码, …) from CSV or XLSX.
 
 Headers may be Chinese (as in the templates) or English field names. Rows are numbered as the
-user sees them in a spreadsheet (the header is row 1).
+user sees them in a spreadsheet (the header is row 1). Problems with the file as a whole (unreadable,
+empty, a required column missing) come back as one error on row 0 or 1 with `fatal` set.
 """
 
 from __future__ import annotations
@@ -42,7 +44,32 @@ SCHOOL_COLUMNS: dict[str, tuple[str, ...]] = {
     "stages": ("学段", "stages"),
     "ownership": ("办学性质", "ownership"),
 }
-REQUIRED = {"divisions": ("code", "name"), "schools": ("code", "name", "parent_code")}
+# A mixed list: any level, the level in its own column (or read from the code).
+ORG_COLUMNS: dict[str, tuple[str, ...]] = {
+    "code": ("机构代码", "代码", "org_code", "code"),
+    "name": ("名称", "机构名称", "学校名称", "区划名称", "name"),
+    "level": ("级别", "层级", "机构级别", "level"),
+    "parent_code": ("上级代码", "上级机构代码", "主管部门代码", "主管单位代码", "parent_code"),
+    "region_code": ("所在地区代码", "所在行政区划代码", "地区代码", "region_code"),
+    "stages": ("学段", "办学学段", "stages"),
+    "ownership": ("办学性质", "ownership"),
+}
+REQUIRED = {
+    "divisions": ("code", "name"),
+    "schools": ("code", "name", "parent_code"),
+    "orgs": ("code", "name"),
+}
+LEVEL_ALIASES: dict[str, Level] = {
+    **dict.fromkeys(("省", "省级", "province"), Level.PROVINCE),
+    **dict.fromkeys(("市", "市级", "地市", "地市级", "city"), Level.CITY),
+    **dict.fromkeys(("县", "县级", "区县", "县区", "county"), Level.COUNTY),
+    **dict.fromkeys(("校", "学校", "school"), Level.SCHOOL),
+}
+XLSX_MAGIC = b"PK\x03\x04"
+
+
+class UnsupportedFile(ValueError):
+    """A file that is neither .xlsx nor .csv."""
 
 
 @dataclass
@@ -58,13 +85,13 @@ class ParsedFile:
 def read_table(file_name: str, content: bytes) -> list[list[str]]:
     """Cells of the first sheet of an .xlsx, or of a CSV (UTF-8 with or without BOM, or GB18030)."""
     name = file_name.lower()
-    if name.endswith((".xlsx", ".xlsm", ".xls")):
+    if name.endswith((".xlsx", ".xlsm", ".xls")) or (not name and content.startswith(XLSX_MAGIC)):
         from python_calamine import CalamineWorkbook
 
         book = CalamineWorkbook.from_filelike(io.BytesIO(content))
         sheet = book.get_sheet_by_index(0)
         return [[_cell(v) for v in row] for row in sheet.to_python(skip_empty_area=False)]
-    if name.endswith((".csv", ".txt")):
+    if name.endswith((".csv", ".txt")) or not name:
         for encoding in ("utf-8-sig", "gb18030"):
             try:
                 text = content.decode(encoding)
@@ -74,7 +101,7 @@ def read_table(file_name: str, content: bytes) -> list[list[str]]:
         else:
             raise ValueError("文件编码无法识别，请使用 UTF-8 或 GB18030 编码的 CSV")
         return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text))]
-    raise ValueError("只支持 .xlsx 或 .csv 文件")
+    raise UnsupportedFile("仅支持 .csv 或 .xlsx 文件")
 
 
 def _cell(value: object) -> str:
@@ -85,13 +112,30 @@ def _cell(value: object) -> str:
     return str(value).strip()
 
 
+def detect_kind(header: Sequence[str]) -> str:
+    """`schools` for a 学校标识码 column, `divisions` for a 行政区划代码 one without a level
+    column, else `orgs` (a mixed list; also when no code column is there, so that the missing
+    column is named 机构代码)."""
+    names = {h.strip().lower() for h in header}
+    if names & set(SCHOOL_COLUMNS["code"]):
+        return "schools"
+    if names & set(ORG_COLUMNS["level"]) or "机构代码" in names:
+        return "orgs"
+    if names & set(DIVISION_COLUMNS["code"]):
+        return "divisions"
+    return "orgs"
+
+
 def parse_org_file(file_name: str, content: bytes, *, kind: str = "") -> ParsedFile:
-    """Parse a divisions or schools file (kind `divisions`/`schools`, or detected from headers)."""
+    """Parse a divisions, schools or mixed orgs file (kind `divisions`/`schools`/`orgs`, or
+    detected from the headers)."""
     parsed = ParsedFile()
     if len(content) > MAX_FILE_BYTES:
         return _fatal(parsed, "FILE_TOO_LARGE", f"文件不能超过{MAX_FILE_BYTES // 1024 // 1024}MB")
     try:
         table = read_table(file_name, content)
+    except UnsupportedFile as exc:
+        return _fatal(parsed, "FILE_TYPE_UNSUPPORTED", str(exc))
     except ValueError as exc:
         return _fatal(parsed, "FILE_UNREADABLE", str(exc))
     except Exception:
@@ -101,11 +145,11 @@ def parse_org_file(file_name: str, content: bytes, *, kind: str = "") -> ParsedF
     if not table:
         return _fatal(parsed, "FILE_EMPTY", "文件为空")
     if len(table) - 1 > MAX_ROWS:
-        return _fatal(parsed, "TOO_MANY_ROWS", f"一个文件最多{MAX_ROWS}行")
-    header = [h.strip() for h in table[0]]
-    if not kind:
-        kind = "schools" if any(h in SCHOOL_COLUMNS["code"] for h in header) else "divisions"
-    spec = SCHOOL_COLUMNS if kind == "schools" else DIVISION_COLUMNS
+        return _fatal(parsed, "IMPORT_TOO_MANY_ROWS", f"一个文件最多{MAX_ROWS}行")
+    header = [h.strip().lstrip("\ufeff") for h in table[0]]
+    if kind not in REQUIRED:
+        kind = detect_kind(header)
+    spec = {"schools": SCHOOL_COLUMNS, "orgs": ORG_COLUMNS}.get(kind, DIVISION_COLUMNS)
     index: dict[str, int] = {}
     labels: dict[str, str] = {}
     for fld, names in spec.items():
@@ -114,19 +158,17 @@ def parse_org_file(file_name: str, content: bytes, *, kind: str = "") -> ParsedF
                 index[fld], labels[fld] = pos, h
                 break
         labels.setdefault(fld, names[0])
-    missing = [
-        spec[f][0]
-        for f in REQUIRED["schools" if kind == "schools" else "divisions"]
-        if f not in index
-    ]
+    missing = [spec[f][0] for f in REQUIRED[kind] if f not in index]
     if missing:
         return _fatal(
-            parsed, "MISSING_COLUMN", f"缺少必填列：{'、'.join(missing)}", column=missing[0]
-        )
-    for offset, cells in enumerate(table[1:], start=2):
-        if not any(cells):
-            continue
-        _parse_row(parsed, offset, cells, index, labels, schools=kind == "schools")
+            parsed, "IMPORT_COLUMNS_MISSING", f"缺少必需的列：{'、'.join(missing)}",
+            column=missing[0],
+        )  # fmt: skip
+    data = [(n, cells) for n, cells in enumerate(table[1:], start=2) if any(cells)]
+    if not data:
+        return _fatal(parsed, "FILE_EMPTY", "文件中没有数据行")
+    for offset, cells in data:
+        _parse_row(parsed, offset, cells, index, labels, kind=kind)
     return parsed
 
 
@@ -144,13 +186,27 @@ def _parse_row(
     index: dict[str, int],
     labels: dict[str, str],
     *,
-    schools: bool,
+    kind: str,
 ) -> None:
     code = _get(cells, index, "code") or ""
+    schools = kind == "schools"
     stages = None
     ownership = None
+    level = Level.SCHOOL if schools else None
     ok = True
-    if schools:
+    if kind == "orgs":
+        raw_level = _get(cells, index, "level")
+        if raw_level:
+            level = LEVEL_ALIASES.get(raw_level.lower() if raw_level.isascii() else raw_level)
+            if level is None:
+                parsed.errors.append(
+                    RowError(
+                        row, labels["level"], raw_level, "LEVEL_UNKNOWN",
+                        "级别应为 省、市、县 或 学校",
+                    )
+                )  # fmt: skip
+                ok = False
+    if kind != "divisions":
         raw_stages = _get(cells, index, "stages")
         if raw_stages:
             try:
@@ -183,9 +239,11 @@ def _parse_row(
             row=row,
             code=code,
             name=_get(cells, index, "name") or "",
-            level=Level.SCHOOL if schools else None,
+            level=level,
             parent_code=_get(cells, index, "parent_code") or None,
-            region_code=(_get(cells, index, "region_code") or None) if schools else None,
+            region_code=(_get(cells, index, "region_code") or None)
+            if kind != "divisions"
+            else None,
             stages=stages,
             ownership=ownership,
             columns=labels,

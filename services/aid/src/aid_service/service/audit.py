@@ -26,7 +26,14 @@ from aid_service.domain.records import (
 )
 from aid_service.service.context import Deps, is_system, level_of, require_roles
 from aid_service.service.record_reads import RecordReads
-from aid_service.service.records import MAX_BATCH, MAX_OPINION, ListFilter, refused
+from aid_service.service.records import (
+    MAX_BATCH,
+    MAX_OPINION,
+    ListFilter,
+    record_visible,
+    records_not_found,
+    refused,
+)
 from aid_service.service.windows import WindowGate
 
 MAX_FILTERED = 200_000
@@ -101,17 +108,10 @@ class AuditService:
             refusals: list[Refusal] = []
             if ids:
                 found = await self.deps.records.get_many(session, ids, lock=True)
-                targets = []
-                for rid in ids:
-                    r = found.get(rid)
-                    if (
-                        r is None
-                        or r.status is RecordStatus.DELETED
-                        or not (is_system(caller) or caller.in_scope(r.school_org_path))
-                    ):
-                        refusals.append(Refusal(rid, "NOT_FOUND", "记录不存在或不在本辖区内"))
-                    else:
-                        targets.append(r)
+                missing = [rid for rid in ids if not record_visible(caller, found.get(rid))]
+                if missing:
+                    raise records_not_found(missing)
+                targets = [found[rid] for rid in ids]
             else:
                 assert where is not None
                 query = await self.reads.query_for(session, caller, where)

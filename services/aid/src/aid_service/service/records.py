@@ -11,6 +11,7 @@ from zizhu_common.errors import (
     Conflict,
     FailedPrecondition,
     InvalidArgument,
+    NotFound,
     PermissionDenied,
 )
 from zizhu_common.rpc import CallerContext
@@ -112,6 +113,28 @@ def refused(items: Sequence[Refusal], what: str) -> FailedPrecondition:
             ],
             "refused_count": len(items),
         },
+    )
+
+
+def records_not_found(record_ids: Sequence[str]) -> NotFound:
+    """The answer for a batch naming records that are missing, deleted or outside the caller's
+    subtree: 404 with the record-not-found code of a single record, listing only the ids given
+    (nothing about the records themselves)."""
+    single = out_of_scope("资助记录", field="record_ids")
+    return NotFound(
+        f"{len(record_ids)}条{single.message}",
+        code=single.code,
+        field=single.field,
+        details={"not_found_ids": list(record_ids[:100]), "not_found_count": len(record_ids)},
+    )
+
+
+def record_visible(caller: CallerContext, record: AidRecord | None) -> bool:
+    """True when the record exists, is not deleted and lies inside the caller's subtree."""
+    return (
+        record is not None
+        and record.status is not RecordStatus.DELETED
+        and (is_system(caller) or caller.in_scope(record.school_org_path))
     )
 
 
@@ -371,15 +394,11 @@ class RecordService:
             refusals: list[Refusal] = []
             gate = WindowGate(self.deps, session, now)
             records: list[AidRecord] = []
+            missing = [rid for rid in ids if not record_visible(caller, found.get(rid))]
+            if missing:
+                raise records_not_found(missing)
             for rid in ids:
-                r = found.get(rid)
-                if (
-                    r is None
-                    or r.status is RecordStatus.DELETED
-                    or not (is_system(caller) or caller.in_scope(r.school_org_path))
-                ):
-                    refusals.append(Refusal(rid, "NOT_FOUND", "记录不存在或不在本辖区内"))
-                    continue
+                r = found[rid]
                 if not is_system(caller) and r.school_org_code != caller.org_code:
                     refusals.append(Refusal(rid, "NOT_OWN_SCHOOL", "只能上报本校的记录"))
                     continue

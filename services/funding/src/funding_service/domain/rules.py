@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from zizhu_common.errors import FailedPrecondition, InvalidArgument
+from zizhu_common.errors import FailedPrecondition, InvalidArgument, NotFound
 
 from funding_service.domain.model import (
     MAX_AMOUNT_FEN,
@@ -187,9 +187,24 @@ def validate_allocation(req: AllocationInput) -> AllocationInput:
     )
 
 
+def unknown_line_org(index: int) -> NotFound:
+    """The answer for a line naming an org that does not exist or lies outside the allocating
+    org's subtree: the same 404 for both, naming neither the org nor anything about it."""
+    return NotFound(
+        f"第{index + 1}条：接收单位不存在或不在本辖区内",
+        code="ORG_NOT_FOUND",
+        field=f"lines[{index}].to_org_code",
+    )
+
+
 def line_kind(from_org: OrgNode, to_org: OrgNode, source: FundSource, index: int) -> AllocationKind:
-    """Classify a line: to the org itself (own contribution) or to a direct child (transfer)."""
+    """Classify a line: to the org itself (own contribution) or to a direct child (transfer).
+
+    An org outside from_org's subtree answers NOT_FOUND without its name (the scope rule); one
+    inside it that is not a direct child answers ALLOCATION_NOT_CHILD."""
     field = f"lines[{index}].to_org_code"
+    if not from_org.contains(to_org.path):
+        raise unknown_line_org(index)
     if to_org.code == from_org.code:
         own = OWN_SOURCE[from_org.level]
         if source not in (own, FundSource.SOCIAL):

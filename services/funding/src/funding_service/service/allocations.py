@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zizhu_common.errors import (
     AlreadyExists,
     FailedPrecondition,
-    InvalidArgument,
     NotFound,
     PermissionDenied,
 )
@@ -34,6 +33,7 @@ from funding_service.domain.rules import (
     check_reversal_keeps_cover,
     check_text,
     line_kind,
+    unknown_line_org,
     validate_allocation,
 )
 from funding_service.events import (
@@ -119,8 +119,8 @@ class AllocationService:
                 to_org = (
                     from_org if line.to_org_code == from_org.code else targets.get(line.to_org_code)
                 )
-                if to_org is None:
-                    raise _unknown_org(i, line.to_org_code)
+                if to_org is None or not (is_system(caller) or caller.in_scope(to_org.path)):
+                    raise unknown_line_org(i)
                 source = FundSource(line.source)
                 kind = line_kind(from_org, to_org, source, i)
                 lines.append(
@@ -290,11 +290,3 @@ class AllocationService:
         orgs = await deps.orgs.get_many(session, codes)
         names = await deps.projects.names(session, {r.project_code for r in rows})
         return deps.allocations.to_domain(rows, orgs, names)
-
-
-def _unknown_org(index: int, code: str) -> Exception:
-    return InvalidArgument(
-        f"第{index + 1}条：接收单位不存在：{code}",
-        code="ORG_NOT_FOUND",
-        field=f"lines[{index}].to_org_code",
-    )

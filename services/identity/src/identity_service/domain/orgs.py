@@ -340,8 +340,13 @@ def plan_import(
         if code in failed:
             return None
         if code not in resolved:
+            # A parent outside the caller's subtree is answered as one that does not exist.
             known = existing.get(code)
-            if known is None or known.status != OrgStatus.ACTIVE:
+            if (
+                known is None
+                or known.status != OrgStatus.ACTIVE
+                or not is_inside(known.org_path, scope_path)
+            ):
                 return None
             paths[code], levels[code] = known.org_path, known.level
             return known.org_path
