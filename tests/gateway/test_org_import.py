@@ -62,6 +62,7 @@ def test_row_errors_name_the_file_row_and_nothing_is_written(api: Api, world: Wo
     assert error["code"] == "IMPORT_ROWS_INVALID" and error["field"] == "file"
     by_row = {e["row"]: e["code"] for e in error["details"]["errors"]}
     assert by_row == {3: "LEVEL_UNKNOWN", 4: "PARENT_NOT_FOUND"}
+    assert error["details"]["total_rows"] == 3 and error["details"]["created_count"] == 0
     assert api.request("GET", f"/orgs/{good}", county).status_code == 404
 
 

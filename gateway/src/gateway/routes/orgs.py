@@ -133,12 +133,9 @@ async def import_orgs(
             details={"column": fatal.column} if fatal.column else None,
         )
     errors = sorted(result.errors, key=lambda e: e.row)
-    counted = (
-        result.created_count + result.updated_count + result.moved_count + result.unchanged_count
-    )
     report = OrgImportRead(
         file_name=file_name,
-        total_rows=counted + len({e.row for e in errors}),
+        total_rows=result.total_rows,
         dry_run=dry_run,
         committed=not dry_run and not errors,
         created_count=result.created_count,

@@ -970,11 +970,14 @@ class ImportOrgsResponse(_message.Message):
     UNCHANGED_COUNT_FIELD_NUMBER: _builtins.int
     ERRORS_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
+    TOTAL_ROWS_FIELD_NUMBER: _builtins.int
     created_count: _builtins.int
     updated_count: _builtins.int
     moved_count: _builtins.int
     unchanged_count: _builtins.int
     dry_run: _builtins.bool
+    total_rows: _builtins.int
+    """Data rows the request carried (for a file: its non-empty data rows), whatever their outcome."""
     @_builtins.property
     def errors(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.RowError]:
         """Non-empty means nothing was written."""
@@ -988,10 +991,11 @@ class ImportOrgsResponse(_message.Message):
         unchanged_count: _builtins.int = ...,
         errors: _abc.Iterable[_common_pb2.RowError] | None = ...,
         dry_run: _builtins.bool = ...,
+        total_rows: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_count", b"created_count", "dry_run", b"dry_run", "errors", b"errors", "moved_count", b"moved_count", "unchanged_count", b"unchanged_count", "updated_count", b"updated_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_count", b"created_count", "dry_run", b"dry_run", "errors", b"errors", "moved_count", b"moved_count", "total_rows", b"total_rows", "unchanged_count", b"unchanged_count", "updated_count", b"updated_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -425,4 +425,5 @@ def _import_response(result: Any) -> Any:
         unchanged_count=result.unchanged,
         errors=[_row_error(e) for e in result.errors],
         dry_run=result.dry_run,
+        total_rows=result.total_rows,
     )

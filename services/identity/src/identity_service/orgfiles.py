@@ -80,6 +80,7 @@ class ParsedFile:
     errors: list[RowError] = field(default_factory=list)
     skipped: int = 0
     fatal: bool = False
+    total_rows: int = 0  # non-empty data rows of the file
 
 
 def read_table(file_name: str, content: bytes) -> list[list[str]]:
@@ -167,6 +168,7 @@ def parse_org_file(file_name: str, content: bytes, *, kind: str = "") -> ParsedF
     data = [(n, cells) for n, cells in enumerate(table[1:], start=2) if any(cells)]
     if not data:
         return _fatal(parsed, "FILE_EMPTY", "文件中没有数据行")
+    parsed.total_rows = len(data)
     for offset, cells in data:
         _parse_row(parsed, offset, cells, index, labels, kind=kind)
     return parsed

@@ -48,6 +48,7 @@ class ImportResult:
     moved: int = 0
     unchanged: int = 0
     skipped: int = 0
+    total_rows: int = 0
     errors: list[RowError] = field(default_factory=list)
     dry_run: bool = False
     committed: bool = False
@@ -144,6 +145,7 @@ class OrgService:
         partial: bool = False,
         extra_errors: Sequence[RowError] = (),
         skipped: int = 0,
+        total_rows: int | None = None,
     ) -> ImportResult:
         """Create or update orgs inside the caller's subtree; all-or-nothing unless partial."""
         _require_admin(caller)
@@ -170,6 +172,7 @@ class OrgService:
                 unchanged=plan.count("unchanged") + len(plan.skipped_rows) + skipped,
                 errors=errors,
                 dry_run=dry_run,
+                total_rows=len(rows) + skipped if total_rows is None else total_rows,
             )
             if dry_run or (errors and not partial):
                 if errors and not partial:
@@ -204,7 +207,7 @@ class OrgService:
         _require_admin(caller)
         parsed = orgfiles.parse_org_file(file_name, content, kind=kind)
         if parsed.fatal:
-            return ImportResult(errors=parsed.errors, dry_run=dry_run)
+            return ImportResult(errors=parsed.errors, dry_run=dry_run, total_rows=parsed.total_rows)
         return await self.import_orgs(
             caller,
             parsed.rows,
@@ -212,6 +215,7 @@ class OrgService:
             partial=partial,
             extra_errors=parsed.errors,
             skipped=parsed.skipped,
+            total_rows=parsed.total_rows,
         )
 
     async def retire_org(self, caller: CallerContext, code: str, reason: str) -> Org:
