@@ -109,6 +109,11 @@ async def test_national_issue_matches_rows_and_reports_unmatched(roster):
         for p in await roster.outbox_events("roster.membership.added")
     ]
     assert len(added) == 3 and all(e.source == common_pb2.MEMBERSHIP_SOURCE_ISSUED for e in added)
+    # Each event carries its student's blind index (the person key other services join on).
+    deps = roster.services.deps
+    assert {e.id_number_blind_index for e in added} == {
+        deps.id_index(common_pb2.ID_TYPE_RESIDENT_ID, make_id(n)) for n in (1, 2, 6)
+    }
     assert all(
         e.verification_status == pb.VERIFICATION_STATUS_PENDING and e.school_year == YEAR
         for e in added

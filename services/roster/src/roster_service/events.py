@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -20,7 +21,7 @@ from zizhu_contracts.roster.v1 import roster_pb2
 
 from roster_service import tables as t
 from roster_service.repository.orgs import OrgRepository
-from roster_service.repository.sql import bulk_insert
+from roster_service.repository.sql import bulk_insert_tuples
 
 log = logging.getLogger(__name__)
 
@@ -62,42 +63,66 @@ async def add_events(
     if not events:
         return
     await outbox.add_many(session, events[:1])
-    if len(events) == 1:
-        return
+    await bulk_insert_tuples(
+        session, t.outbox_event, OUTBOX_COLUMNS, outbox_rows(outbox, events[1:])
+    )
+
+
+def outbox_rows(
+    outbox: Outbox, events: list[tuple[str, Message]], *, created_at: Any = None
+) -> list[tuple[Any, ...]]:
+    """Outbox rows (OUTBOX_COLUMNS order) of events stamped with a time-ordered id, one
+    occurred_at and the producer (fields already set are kept); created_at is now unless given
+    (as the driver value of a bound bulk write)."""
+    if not events:
+        return []
     now = datetime.now(UTC)
+    created = now if created_at is None else created_at
     occurred = Timestamp()
     occurred.FromDatetime(now)
+    producer = outbox.producer
     rows = []
-    for subject, message in events[1:]:
+    for (subject, message), new_id in zip(events, time_ordered_ids(len(events)), strict=True):
         m = message.meta  # type: ignore[attr-defined]
         if not m.event_id:
-            m.event_id = time_ordered_id()
+            m.event_id = new_id
         if not m.HasField("occurred_at"):
             m.occurred_at.CopyFrom(occurred)
         if not m.producer:
-            m.producer = outbox.producer
+            m.producer = producer
         rows.append(
-            {
-                "event_id": m.event_id,
-                "subject": subject,
-                "event_type": message.DESCRIPTOR.full_name,
-                "payload": message.SerializeToString(),
-                "created_at": now,
-                "attempts": 0,
-            }
+            (
+                m.event_id,
+                subject,
+                message.DESCRIPTOR.full_name,
+                message.SerializeToString(),
+                created,
+                0,
+            )
         )
-    await bulk_insert(session, t.outbox_event, rows)
+    return rows
 
 
+OUTBOX_COLUMNS = ("event_id", "subject", "event_type", "payload", "created_at", "attempts")
 _seq = int.from_bytes(os.urandom(2), "big")
 
 
 def time_ordered_id() -> str:
     """A UUIDv7-shaped event id (ms timestamp first): bulk inserts append to the outbox's unique
     index instead of scattering over it as random ids do."""
+    return time_ordered_ids(1)[0]
+
+
+def time_ordered_ids(n: int) -> list[str]:
+    """n time-ordered ids (one clock read and one draw of random bytes for all of them)."""
     global _seq
-    _seq = (_seq + 1) & 0xFFFF
-    return f"{int(time.time() * 1000):012x}7{_seq:04x}{os.urandom(8).hex()[:15]}"
+    head = f"{int(time.time() * 1000):012x}7"
+    noise = os.urandom(8 * n).hex()
+    out = []
+    for i in range(0, 16 * n, 16):
+        _seq = (_seq + 1) & 0xFFFF
+        out.append(f"{head}{_seq:04x}{noise[i : i + 15]}")
+    return out
 
 
 def enrollment_message(e: dict, school_name: str) -> roster_pb2.Enrollment:

@@ -9,7 +9,10 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import IntEnum
+from operator import mul
 from zoneinfo import ZoneInfo
+
+from zizhu_common.idnumber import ResidentId, parse_resident_id
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -377,3 +380,25 @@ _PROCESS_TAG = os.urandom(3).hex()
 def mask_name(name: str) -> str:
     """A name for lists shown beyond the school: the first character and asterisks."""
     return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID18_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_MIN_BIRTH = date(1900, 1, 1)
+
+
+def resident_id(number: str) -> ResidentId:
+    """`parse_resident_id` (same result, same errors) with a quick path for the usual case of a
+    well-formed 18-character number: bulk paths check hundreds of thousands of them."""
+    if len(number) == 18 and _ID18_SHAPE.match(number):
+        total = sum(map(mul, map(int, number[:17]), _ID_WEIGHTS))
+        if "10X98765432"[total % 11] == number[17]:
+            try:
+                born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+            except ValueError:
+                born = None
+            if born is not None and _MIN_BIRTH <= born <= date.today():
+                return ResidentId(
+                    number, number[:6], born, "male" if int(number[16]) % 2 else "female"
+                )
+    return parse_resident_id(number)

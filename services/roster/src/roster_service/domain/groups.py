@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum
 
-from zizhu_common.idnumber import IdentifierError, mask_id_number, parse_resident_id
+from zizhu_common.idnumber import IdentifierError, mask_id_number
 
 from roster_service.domain.common import (
     GROUP_NAMES,
@@ -18,6 +18,7 @@ from roster_service.domain.common import (
     RowError,
     SpecialGroup,
     parse_date,
+    resident_id,
     school_year_range,
 )
 
@@ -157,7 +158,7 @@ def check_issued_row(
         fail("id_number", "", "ID_NUMBER_REQUIRED", "证件号码不能为空")
     elif id_type == IdType.RESIDENT_ID:
         try:
-            number = parse_resident_id(number).number
+            number = resident_id(number).number
         except IdentifierError as exc:
             fail("id_number", mask_id_number(number), exc.code, exc.message)
             number = ""

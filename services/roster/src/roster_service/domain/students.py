@@ -12,7 +12,6 @@ from zizhu_common.idnumber import (
     mask_id_number,
     mask_phone,
     normalize_mobile_phone,
-    parse_resident_id,
 )
 
 from roster_service.domain.common import (
@@ -30,6 +29,7 @@ from roster_service.domain.common import (
     Stage,
     StudentStatus,
     parse_date,
+    resident_id,
 )
 
 # Field → column header of the template (学籍 export), in template order.
@@ -138,16 +138,11 @@ class StudentRow:
     enrolled_on: str
     left_on: str
     boarder: bool
-
-    @property
-    def id_number_masked(self) -> str:
-        """The ID number as shown in lists."""
-        return mask_id_number(self.id_number) if self.id_number else ""
-
-    @property
-    def phone_masked(self) -> str:
-        """The phone as shown in lists."""
-        return mask_phone(self.phone) if self.phone else ""
+    # The ID number and phone as shown in lists, and the 学籍号 as stored (see stored_number):
+    # computed once, with the validation.
+    id_number_masked: str = ""
+    phone_masked: str = ""
+    stored_student_number: str = ""
 
 
 def _masked(field_name: str, value: str) -> str:
@@ -198,7 +193,7 @@ def validate_row(row: int, raw: dict[str, str], *, today: date) -> StudentRow | 
     id_gender: Gender | None = None
     if id_number and id_type == IdType.RESIDENT_ID:
         try:
-            rid = parse_resident_id(id_number)
+            rid = resident_id(id_number)
         except IdentifierError as exc:
             err("id_number", exc.code, exc.message)
         else:
@@ -217,7 +212,7 @@ def validate_row(row: int, raw: dict[str, str], *, today: date) -> StudentRow | 
             elif not id_number:
                 # A G number carries the ID number: use it when the ID column is empty.
                 try:
-                    rid = parse_resident_id(student_number[1:])
+                    rid = resident_id(student_number[1:])
                 except IdentifierError as exc:
                     err(
                         "student_number",
@@ -386,6 +381,9 @@ def validate_row(row: int, raw: dict[str, str], *, today: date) -> StudentRow | 
         enrolled_on=dates["enrolled_on"],
         left_on=dates["left_on"],
         boarder=boarder,
+        id_number_masked=mask_id_number(id_number) if id_number else "",
+        phone_masked=mask_phone(phone) if phone else "",
+        stored_student_number=stored_number(student_number),
     )
 
 

@@ -10,6 +10,7 @@ from zizhu_contracts.roster.v1 import roster_pb2_grpc
 
 from roster_service.domain.groups import IssuedRowInput
 from roster_service.grpc_api.protomap import (
+    check_result,
     file_content,
     import_summary,
     page,
@@ -139,9 +140,7 @@ class RosterServicer(roster_pb2_grpc.RosterServiceServicer):
             for i, c in enumerate(request.checks)
         ]
         results = await self.s.students.check_enrollment(current_caller(), checks)
-        return pb.CheckEnrollmentResponse(
-            results=[to_proto(pb.EnrollmentCheckResult, r) for r in results]
-        )
+        return pb.CheckEnrollmentResponse(results=[check_result(r) for r in results])
 
     # -- special groups ------------------------------------------------------------------------
 

@@ -10,8 +10,10 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from zizhu_contracts.common.v1 import common_pb2
+from zizhu_contracts.roster.v1 import roster_pb2
 
 from roster_service.domain.common import RowError
+from roster_service.service.views import CheckResult, EnrollmentView
 
 _TIMESTAMP = "google.protobuf.Timestamp"
 
@@ -50,6 +52,41 @@ def _set(msg: Any, f: FieldDescriptor, value: Any) -> None:
         setattr(msg, f.name, int(value))
     else:
         setattr(msg, f.name, value)
+
+
+def enrollment(e: EnrollmentView) -> roster_pb2.Enrollment:
+    """An Enrollment message (built directly: batched checks answer thousands of them)."""
+    return roster_pb2.Enrollment(
+        school_org_code=e.school_org_code,
+        school_name=e.school_name,
+        school_org_path=e.school_org_path,
+        stage=e.stage,  # type: ignore[arg-type]
+        student_number=e.student_number,
+        grade=e.grade,
+        class_name=e.class_name,
+        major_name=e.major_name,
+        status=e.status,  # type: ignore[arg-type]
+        enrolled_on=e.enrolled_on,
+        left_on=e.left_on,
+        boarder=e.boarder,
+        status_date=e.status_date,
+    )
+
+
+def check_result(r: CheckResult) -> roster_pb2.EnrollmentCheckResult:
+    """An EnrollmentCheckResult message."""
+    msg = roster_pb2.EnrollmentCheckResult(
+        index=r.index,
+        outcome=r.outcome,  # type: ignore[arg-type]
+        student_id=r.student_id,
+        id_number_blind_index=r.id_number_blind_index,
+        name=r.name,
+        id_number_masked=r.id_number_masked,
+        hardship_level=r.hardship_level,  # type: ignore[arg-type]
+    )
+    if r.enrollment is not None:
+        msg.enrollment.CopyFrom(enrollment(r.enrollment))
+    return msg
 
 
 def row_errors(errors: list[RowError]) -> list[common_pb2.RowError]:

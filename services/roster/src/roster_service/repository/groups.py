@@ -31,7 +31,7 @@ from roster_service.domain.groups import (
     MatchStatus,
 )
 from roster_service.repository.memberships import MembershipFilters, MembershipQueries
-from roster_service.repository.sql import bulk_insert, chunks, in_subtree, path_end
+from roster_service.repository.sql import bulk_insert, fetch_in, in_subtree, path_end
 
 B = t.issue_batch
 R = t.issued_row
@@ -190,22 +190,17 @@ class GroupRepository(MembershipQueries):
         )
 
     async def match_info(self, session: AsyncSession, bis: Iterable[str]) -> dict[str, MatchInfo]:
-        """Students by blind index with their current enrolment."""
-        found: dict[str, MatchInfo] = {}
-        for part in chunks(list(set(bis))):
-            rows = await session.execute(
-                select(
-                    S.c.id_number_bi, S.c.student_id, S.c.name, E.c.school_org_code,
-                    E.c.school_org_path, E.c.stage, E.c.status,
-                )
-                .join(E, E.c.enrollment_id == S.c.current_enrollment_id)
-                .where(S.c.id_number_bi.in_(part))
-            )  # fmt: skip
-            for r in rows:
-                found[r.id_number_bi] = MatchInfo(
-                    r.student_id, r.name, r.school_org_code, r.school_org_path, r.stage, r.status
-                )
-        return found
+        """Students by blind index with their current enrolment (one set-based query per chunk
+        of keys, served by the blind-index and enrolment primary-key indexes)."""
+        rows = await fetch_in(
+            session,
+            "SELECT s.id_number_bi, s.student_id, s.name, e.school_org_code, e.school_org_path, "
+            "e.stage, e.status FROM student s "
+            "JOIN enrollment e ON e.enrollment_id = s.current_enrollment_id "
+            "WHERE s.id_number_bi {keys}",
+            list(set(bis)),
+        )
+        return {r[0]: MatchInfo(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows}
 
     async def refresh_rows(
         self, session: AsyncSession, batch_id: str, territory: str, since: datetime

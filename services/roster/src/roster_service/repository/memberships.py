@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Integer,
@@ -34,11 +34,31 @@ from roster_service.domain.groups import (
     Source,
     Verification,
 )
-from roster_service.repository.sql import chunks, in_subtree
+from roster_service.repository.sql import chunks, fetch_in, fetch_rows, in_subtree
 
 R = t.issued_row
 M = t.membership
 S = t.student
+
+
+class NewMembership(NamedTuple):
+    """What a MembershipAdded event carries of a new membership."""
+
+    id: int
+    student_id: str
+    school_org_code: str
+    school_org_path: str
+    stage: int
+    special_group: int
+    source: int
+    batch_id: str | None
+    valid_from: str
+    valid_to: str
+    verification_status: int
+    school_year: str
+    issued_row_id: int | None
+
+
 E = t.enrollment
 
 
@@ -207,24 +227,36 @@ class MembershipQueries:
 
     async def new_memberships_page(
         self, session: AsyncSession, batch_id: str, after_id: int, limit: int
-    ) -> list[tuple[Row[Any], str]]:
-        """Memberships a batch created, by id, each with its student's blind index (two
-        index-driven queries: a join would scan the student table once per page)."""
-        rows = list(
-            await session.execute(
-                select(M)
-                .where(M.c.batch_id == batch_id, M.c.id > after_id)
-                .order_by(M.c.id)
-                .limit(limit)
+    ) -> list[tuple[NewMembership, str]]:
+        """Memberships a batch created, by id, each with its student's blind index: the index
+        its issued row was matched by (primary-key lookups in the batch's own rows rather than
+        in the whole roster), read as plain tuples."""
+        rows = [
+            NewMembership(*r)
+            for r in await fetch_rows(
+                session,
+                f"SELECT {', '.join(NewMembership._fields)} FROM membership "
+                "WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?",
+                (batch_id, after_id, limit),
             )
+        ]
+        found = await fetch_in(
+            session,
+            "SELECT id, id_number_bi FROM issued_row WHERE id {keys}",
+            [r.issued_row_id for r in rows if r.issued_row_id is not None],
+            pg_type="bigint",
         )
-        bis: dict[str, str] = {}
-        for part in chunks(list({r.student_id for r in rows}), 5000):
-            found = await session.execute(
-                select(S.c.student_id, S.c.id_number_bi).where(S.c.student_id.in_(part))
+        bis = {row_id: bi for row_id, bi in found if bi}
+        missing = {r.student_id for r in rows if r.issued_row_id not in bis}
+        by_student: dict[str, str] = {}
+        if missing:
+            found = await fetch_in(
+                session,
+                "SELECT student_id, id_number_bi FROM student WHERE student_id {keys}",
+                list(missing),
             )
-            bis.update({sid: bi or "" for sid, bi in found})
-        return [(r, bis.get(r.student_id, "")) for r in rows]
+            by_student = {sid: bi or "" for sid, bi in found}
+        return [(r, bis.get(r.issued_row_id) or by_student.get(r.student_id, "")) for r in rows]
 
     async def memberships_by_ids(self, session: AsyncSession, ids: Sequence[int]) -> list[Row[Any]]:
         """Memberships (with student name, masked ID, blind index) by id."""

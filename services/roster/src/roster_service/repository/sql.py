@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_
+from sqlalchemy import Column, ColumnElement, LargeBinary, Table, and_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 IN_CHUNK = 2000
@@ -34,28 +34,53 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: list[dict[str, 
     if not rows:
         return
     columns = list(rows[0].keys())
+    await bulk_insert_tuples(session, table, columns, [tuple(r[c] for c in columns) for r in rows])
+
+
+async def bulk_insert_tuples(
+    session: AsyncSession, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """`bulk_insert` of rows already laid out as tuples in `columns` order."""
+    if not rows:
+        return
     conn = await session.connection()
     dialect = conn.dialect
     if dialect.name == "postgresql":
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
-        await driver.copy_records_to_table(
-            table.name, records=[tuple(r[c] for c in columns) for r in rows], columns=columns
-        )
+        await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
         return
+    sql, params = sqlite_insert(dialect, table, columns, rows)
+    await conn.exec_driver_sql(sql, params)
+
+
+def sqlite_insert(
+    dialect: Any,
+    table: Table,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    bound: bool = False,
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """The INSERT statement and driver parameters of rows for SQLite's executemany: values
+    converted the way SQLAlchemy binds them, unless `bound` says they already are (see
+    `driver_value`)."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" for _ in columns)})'
     processors = [
         (i, p)
         for i, c in enumerate(columns)
-        if (p := table.c[c].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        if not isinstance(table.c[c].type, LargeBinary)  # sqlite3 takes bytes as they are
+        and (p := table.c[c].type.dialect_impl(dialect).bind_processor(dialect)) is not None
     ]
-    names = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join("?" for _ in columns)
+    if bound or not processors:
+        return sql, rows
     params = []
     # Rows of one bulk write share their timestamps: convert each distinct value once.
     done: dict[tuple[int, Any], Any] = {}
     for r in rows:
-        values = [r[c] for c in columns]
+        values = list(r)
         for i, process in processors:
             value = values[i]
             if value is not None:
@@ -65,7 +90,30 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: list[dict[str, 
                     converted = done[key] = process(value)
                 values[i] = converted
         params.append(tuple(values))
-    await conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', params)
+    return sql, params
+
+
+def driver_value(dialect: Any, column: Column[Any], value: Any) -> Any:
+    """A value as the driver receives it for `column` on SQLite (a timestamp becomes the text
+    SQLAlchemy stores), unchanged elsewhere: rows built with it are `bound`. Booleans and bytes
+    need no conversion for sqlite3."""
+    if dialect.name != "sqlite":
+        return value
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process(value) if process is not None else value
+
+
+async def fetch_rows(session: AsyncSession, sql: str, params: Sequence[Any]) -> list[Any]:
+    """Rows of a query with `?` placeholders, as plain tuples, on the driver connection inside
+    the session's transaction (numbered `$n` placeholders on PostgreSQL)."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if conn.dialect.name == "postgresql":
+        parts = sql.split("?")
+        numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+        return list(await driver.fetch(numbered, *params))
+    return list(await driver.execute_fetchall(sql, tuple(params)))
 
 
 def ints(text: str) -> list[int]:
@@ -76,3 +124,27 @@ def ints(text: str) -> list[int]:
 def join_ints(values: Iterable[int]) -> str:
     """[1, 5, 7] → "1,5,7" (sorted, unique)."""
     return ",".join(str(v) for v in sorted(set(int(v) for v in values)))
+
+
+async def fetch_in(
+    session: AsyncSession, sql: str, values: Sequence[Any], *, pg_type: str = "text"
+) -> list[Sequence[Any]]:
+    """Rows of a query over a list of keys, as plain tuples: `sql` holds one `{keys}` slot after
+    the key column, filled with one array parameter joined as a set (`IN (SELECT unnest($1))`:
+    index probes per key, where `= ANY($1)` over thousands of keys makes the planner scan the
+    whole table) on PostgreSQL, and with chunked `IN (?, …)` lists on SQLite. Runs on the driver
+    connection inside the session's transaction: no SQL compilation or row processing per
+    call, which dominate lookups of thousands of keys."""
+    if not values:
+        return []
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if conn.dialect.name == "postgresql":
+        keys = f"IN (SELECT unnest($1::{pg_type}[]))"
+        return list(await driver.fetch(sql.format(keys=keys), list(values)))
+    out: list[Sequence[Any]] = []
+    for part in chunks(values):
+        marks = ",".join("?" * len(part))
+        out.extend(await driver.execute_fetchall(sql.format(keys=f"IN ({marks})"), tuple(part)))
+    return out

@@ -13,10 +13,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roster_service import tables as t
 from roster_service.domain.common import K12_STAGES
 from roster_service.domain.students import StoredEnrollment, StoredPerson
-from roster_service.repository.sql import bulk_insert, chunks, in_subtree
+from roster_service.repository.sql import (
+    bulk_insert,
+    bulk_insert_tuples,
+    chunks,
+    fetch_in,
+    in_subtree,
+)
 
 S = t.student
 E = t.enrollment
+
+# Column order of new rows written in bulk (every column of the tables).
+STUDENT_COLUMNS = (
+    "student_id", "id_type", "id_number_enc", "id_number_bi", "id_number_masked", "name",
+    "gender", "birth_date", "ethnicity", "household_type", "household_region_code", "phone_enc",
+    "phone_masked", "current_enrollment_id", "source_system", "created_batch_id",
+    "last_batch_id", "created_at", "updated_at", "synced_at", "version",
+)  # fmt: skip
+ENROLLMENT_COLUMNS = (
+    "enrollment_id", "student_id", "school_org_code", "school_org_path", "stage",
+    "student_number", "grade", "class_name", "major_name", "status", "status_date",
+    "enrolled_on", "left_on", "boarder", "is_current", "created_at", "updated_at", "version",
+)  # fmt: skip
 
 
 def _person(row: Any) -> StoredPerson:
@@ -79,6 +98,29 @@ _PERSON_COLUMNS = [
 ]
 
 
+# Enrolments with their person's key facts, by the person's blind index or id (enrolment columns
+# first, in StoredEnrollment's order). The join is served by the blind-index (or primary-key)
+# index of student and the (student_id, school, stage) index of enrollment.
+_ENROLLED_SQL = (
+    "SELECT e.enrollment_id, e.student_id, e.school_org_code, e.school_org_path, e.stage, "
+    "e.student_number, e.grade, e.class_name, e.major_name, e.status, e.status_date, "
+    "e.enrolled_on, e.left_on, e.boarder, e.is_current, e.version, "
+    "s.id_number_bi, s.id_number_masked, s.name "
+    "FROM student s JOIN enrollment e ON e.student_id = s.student_id WHERE s.{column} {{keys}}"
+)
+
+
+@dataclass(slots=True)
+class EnrolledPerson:
+    """A person's key facts with every enrolment (what an enrolment check needs)."""
+
+    student_id: str
+    id_number_bi: str
+    id_number_masked: str
+    name: str
+    enrollments: list[StoredEnrollment]
+
+
 @dataclass(slots=True)
 class SearchFilters:
     """Filters of SearchStudents (already resolved: path, blind index)."""
@@ -112,6 +154,23 @@ class StudentRepository:
                 select(*_PERSON_COLUMNS).where(S.c.id_number_bi.in_(part))
             ):
                 found[row.id_number_bi] = _person(row)
+        return found
+
+    async def enrolled_by(
+        self, session: AsyncSession, column: str, keys: Iterable[str]
+    ) -> dict[str, EnrolledPerson]:
+        """Persons with their enrolments, keyed by `column` ("id_number_bi" or "student_id"):
+        one set-based query per chunk of keys, rows read as plain tuples."""
+        assert column in ("id_number_bi", "student_id")
+        rows = await fetch_in(session, _ENROLLED_SQL.format(column=column), list(set(keys)))
+        found: dict[str, EnrolledPerson] = {}
+        by_id: dict[str, EnrolledPerson] = {}
+        for r in rows:
+            person = by_id.get(r[1])
+            if person is None:
+                person = by_id[r[1]] = EnrolledPerson(r[1], r[16] or "", r[17], r[18], [])
+                found[r[16] if column == "id_number_bi" else r[1]] = person
+            person.enrollments.append(StoredEnrollment(*r[:13], bool(r[13]), bool(r[14]), r[15]))
         return found
 
     async def persons_by_id(
@@ -217,13 +276,13 @@ class StudentRepository:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    async def insert_students(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        """Insert new students."""
-        await bulk_insert(session, S, rows)
+    async def insert_students(self, session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
+        """Insert new students (tuples in STUDENT_COLUMNS order)."""
+        await bulk_insert_tuples(session, S, STUDENT_COLUMNS, rows)
 
-    async def insert_enrollments(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        """Insert new enrolments."""
-        await bulk_insert(session, E, rows)
+    async def insert_enrollments(self, session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
+        """Insert new enrolments (tuples in ENROLLMENT_COLUMNS order)."""
+        await bulk_insert_tuples(session, E, ENROLLMENT_COLUMNS, rows)
 
     async def insert_changes(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         """Append history records."""

@@ -25,6 +25,7 @@ from roster_service.domain.common import (
     StudentStatus,
 )
 from roster_service.domain.students import StudentRow, validate_row
+from roster_service.fieldcrypto import RosterCipher
 
 ID_CONTEXT = "person.id_number"
 PHONE_CONTEXT = "student.phone"
@@ -84,7 +85,7 @@ _worker: Preparer | None = None
 def _init_worker(secret: str, key_id: str, previous: dict[str, str], index_secret: str) -> None:
     global _worker
     _worker = Preparer(
-        FieldCipher(secret, key_id=key_id, previous=previous, index_secret=index_secret)
+        RosterCipher(secret, key_id=key_id, previous=previous, index_secret=index_secret)
     )
 
 
@@ -92,13 +93,28 @@ def _pack(p: Prepared) -> tuple[Any, ...]:
     if p.row is None:
         return (1, p.number, [(e.row, e.column, e.value, e.code, e.message) for e in p.errors])
     r = p.row
+    values = [getattr(r, f) for f in _ROW_FIELDS]
+    for i in _ENUMS:
+        values[i] = int(values[i])
     return (
         0,
-        tuple(int(v) if isinstance(v, int) else v for v in (getattr(r, f) for f in _ROW_FIELDS)),
+        tuple(values),
         p.bi,
         p.id_enc,
         p.phone_enc,
     )
+
+
+_ENUMS = {
+    i: {int(v): v for v in cls}
+    for i, cls in (
+        (_ROW_FIELDS.index("id_type"), IdType),
+        (_ROW_FIELDS.index("gender"), Gender),
+        (_ROW_FIELDS.index("stage"), Stage),
+        (_ROW_FIELDS.index("status"), StudentStatus),
+    )
+}
+_BOARDER = _ROW_FIELDS.index("boarder")
 
 
 def unpack(item: tuple[Any, ...]) -> Prepared:
@@ -106,13 +122,10 @@ def unpack(item: tuple[Any, ...]) -> Prepared:
     if item[0] == 1:
         return Prepared(item[1], None, [RowError(*e) for e in item[2]])
     v = list(item[1])
-    values = dict(zip(_ROW_FIELDS, v, strict=True))
-    values["id_type"] = IdType(values["id_type"])
-    values["gender"] = Gender(values["gender"])
-    values["stage"] = Stage(values["stage"])
-    values["status"] = StudentStatus(values["status"])
-    values["boarder"] = bool(values["boarder"])
-    row = StudentRow(**values)
+    for i, members in _ENUMS.items():
+        v[i] = members[v[i]]
+    v[_BOARDER] = bool(v[_BOARDER])
+    row = StudentRow(*v)
     return Prepared(row.row, row, bi=item[2], id_enc=item[3], phone_enc=item[4])
 
 

@@ -118,6 +118,7 @@ class StudentImportOps:
                 errors = [e for o in outcomes for e in o.errors]
                 if errors and not skip_invalid:
                     raise _Abort
+                await self.applier.finish(session, ctx)
                 result = SyncResult(
                     created_count=ctx.created,
                     updated_count=ctx.updated,
@@ -279,24 +280,29 @@ class StudentImportOps:
                     # Inserting into indexes keyed by random blind indexes: a bigger page cache
                     # for this connection keeps them in memory (SQLite's default is 2 MiB).
                     await session.execute(text(f"PRAGMA cache_size=-{d.settings.sqlite_cache_kib}"))
-                async for items in self._prepared(content, file_name, table, today):
-                    outcomes = await self.applier.apply(session, ctx, items)
-                    for o in outcomes:
-                        total += 1
-                        if o.errors:
-                            error_rows += 1
-                            if len(errors) < 100_000:
-                                errors.extend(o.errors)
-                    if error_rows and not skip_invalid:
-                        ctx.write = False  # keep validating to report every error
-                    if total > d.settings.import_max_rows:
-                        raise InvalidArgument(
-                            f"文件行数超过上限{d.settings.import_max_rows}行，请拆分后上传",
-                            code="FILE_TOO_MANY_ROWS",
-                            field="file",
-                        )
-                if write and error_rows and not skip_invalid:
-                    raise _Abort
+                try:
+                    async for items in self._prepared(content, file_name, table, today):
+                        outcomes = await self.applier.apply(session, ctx, items)
+                        for o in outcomes:
+                            total += 1
+                            if o.errors:
+                                error_rows += 1
+                                if len(errors) < 100_000:
+                                    errors.extend(o.errors)
+                        if error_rows and not skip_invalid:
+                            ctx.write = False  # keep validating to report every error
+                        if total > d.settings.import_max_rows:
+                            raise InvalidArgument(
+                                f"文件行数超过上限{d.settings.import_max_rows}行，请拆分后上传",
+                                code="FILE_TOO_MANY_ROWS",
+                                field="file",
+                            )
+                    if write and error_rows and not skip_invalid:
+                        raise _Abort
+                    await self.applier.finish(session, ctx)
+                except BaseException:
+                    await self.applier.abandon(ctx)
+                    raise
                 committed = write
         except _Abort:
             committed = False

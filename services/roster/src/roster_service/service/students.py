@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,12 +15,13 @@ from zizhu_common.errors import (
     NotFound,
     PermissionDenied,
 )
-from zizhu_common.idnumber import IdentifierError, parse_resident_id
+from zizhu_common.idnumber import IdentifierError
 from zizhu_common.rpc import CallerContext
 
 from roster_service.domain.common import (
     IdType,
     Term,
+    resident_id,
     term_of,
     term_range,
     valid_school_year,
@@ -157,7 +159,7 @@ class StudentService(StudentImportOps):
         number = (id_number or "").strip().upper()
         if not id_type or id_type == IdType.RESIDENT_ID:
             try:
-                number = parse_resident_id(number).number
+                number = resident_id(number).number
             except IdentifierError as exc:
                 raise InvalidArgument(exc.message, code=exc.code, field=field_name) from None
         return self.d.id_index(id_type or IdType.RESIDENT_ID, number)
@@ -416,11 +418,16 @@ class StudentService(StudentImportOps):
             )
         results = [CheckResult(index=c.index, outcome=0) for c in checks]
         bis: dict[int, str] = {}
+        good_years: set[str] = set()
         for i, c in enumerate(checks):
-            if c.school_year and not valid_school_year(c.school_year):
+            if c.school_year and c.school_year not in good_years:
+                if valid_school_year(c.school_year):
+                    good_years.add(c.school_year)
+                    continue
                 raise InvalidArgument(
                     "学年格式应为YYYY-YYYY", code="SCHOOL_YEAR_FORMAT", field=f"checks[{i}].period"
                 )
+        for i, c in enumerate(checks):
             if c.student_id:
                 continue
             if c.id_number_blind_index:
@@ -431,21 +438,22 @@ class StudentService(StudentImportOps):
             except InvalidArgument:
                 results[i].outcome = CheckOutcome.INVALID_ID_NUMBER
         async with d.db.read() as session:
-            by_bi = await d.students.persons_by_bi(session, bis.values())
-            ids = {c.student_id for c in checks if c.student_id} | {
-                p.student_id for p in by_bi.values()
-            }
-            persons = await d.students.persons_by_id(session, ids)
-            enrollments = await d.students.enrollments_of(session, list(persons))
+            by_bi = await d.students.enrolled_by(session, "id_number_bi", bis.values())
+            by_id = await d.students.enrolled_by(
+                session, "student_id", {c.student_id for c in checks if c.student_id}
+            )
             schools = await d.orgs.by_codes(session, {c.school_org_code for c in checks})
-            years = {c.school_year or d.current_school_year() for c in checks}
-            recs = await d.recognitions.rows_for(session, list(persons), years)
+            this_year = d.current_school_year()
+            years = {c.school_year or this_year for c in checks}
+            ids = {p.student_id for p in by_bi.values()} | set(by_id)
+            recs = await d.recognitions.rows_for(session, list(ids), years)
         today = d.today()
+        ranges: dict[tuple[str, int], tuple[date, date]] = {}
         for i, c in enumerate(checks):
             res = results[i]
             if res.outcome:
                 continue
-            person = persons.get(c.student_id) if c.student_id else by_bi.get(bis.get(i, ""))
+            person = by_id.get(c.student_id) if c.student_id else by_bi.get(bis.get(i, ""))
             school = schools.get(c.school_org_code)
             if (
                 person is None
@@ -459,16 +467,12 @@ class StudentService(StudentImportOps):
             res.name = person.name
             res.id_number_masked = person.id_number_masked
             # Only enrolments the caller may see count (and are ever shown).
-            mine = [
-                e
-                for e in enrollments.get(person.student_id, [])
-                if caller.in_scope(e.school_org_path)
-            ]
+            mine = [e for e in person.enrollments if caller.in_scope(e.school_org_path)]
             if not mine:
                 res.outcome = CheckOutcome.STUDENT_NOT_FOUND
                 res.student_id = res.id_number_blind_index = res.name = res.id_number_masked = ""
                 continue
-            year = c.school_year or d.current_school_year()
+            year = c.school_year or this_year
             term = (
                 Term(c.term)
                 if c.term in (1, 2)
@@ -499,11 +503,14 @@ class StudentService(StudentImportOps):
             chosen_e = max(in_stage, key=lambda e: (e.is_current, e.enrolled_on))
             res.enrollment = enrollment_view(chosen_e, school.name if school else "")
             if c.school_year:
-                lo, hi = (
-                    term_range(year, Term(c.term))
-                    if c.term in (1, 2)
-                    else (term_range(year, Term.AUTUMN)[0], term_range(year, Term.SPRING)[1])
-                )
+                span = ranges.get((year, c.term))
+                if span is None:
+                    span = ranges[(year, c.term)] = (
+                        term_range(year, Term(c.term))
+                        if c.term in (1, 2)
+                        else (term_range(year, Term.AUTUMN)[0], term_range(year, Term.SPRING)[1])
+                    )
+                lo, hi = span
             else:
                 lo = hi = today
             ok = any(

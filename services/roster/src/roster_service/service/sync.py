@@ -3,6 +3,8 @@ transfers, with history records and events — in bulk, inside the caller's tran
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -10,13 +12,15 @@ from typing import Any
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 from zizhu_common.rpc import CallerContext
-from zizhu_contracts.roster.v1 import events_pb2
+from zizhu_contracts.roster.v1 import events_pb2, roster_pb2
 
+from roster_service import tables as t
 from roster_service.domain.common import (
     K12_STAGES,
     ON_ROLL,
     STAGE_NAMES,
     RowError,
+    Stage,
     new_id,
 )
 from roster_service.domain.students import (
@@ -32,14 +36,18 @@ from roster_service.domain.students import (
     stored_number,
 )
 from roster_service.events import (
+    OUTBOX_COLUMNS,
     STUDENT_ENROLLMENT_CHANGED,
     STUDENT_REGISTERED,
     STUDENT_UPDATED,
     add_events,
     enrollment_message,
     meta,
+    outbox_rows,
 )
 from roster_service.repository.orgs import OrgRef
+from roster_service.repository.sql import driver_value, sqlite_insert
+from roster_service.repository.students import ENROLLMENT_COLUMNS, STUDENT_COLUMNS
 from roster_service.service.context import Deps
 from roster_service.service.prepare import Prepared
 
@@ -69,6 +77,15 @@ class SyncContext:
     schools: dict[str, OrgRef | None] = field(default_factory=dict)
     seen_keys: set[int] = field(default_factory=set)
     seen_numbers: set[str] = field(default_factory=set)
+    # (school code, stage) → why its rows are refused (None: accepted), decided once per call.
+    school_checks: dict[tuple[str, int], tuple[str, str, str, str] | None] = field(
+        default_factory=dict
+    )
+    # ctx.now as new rows carry it (the driver's value on SQLite, see driver_value).
+    stamp: Any = None
+    # A chunk's plan waiting to be written, and the write in flight (SQLite, new rows only).
+    pending: _Plan | None = None
+    writing: asyncio.Future[None] | None = None
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -76,6 +93,28 @@ class SyncContext:
 
 def _error(row: StudentRow, key: str, value: str, code: str, message: str) -> RowError:
     return RowError(row.row, COLUMNS[key], value, code, message)
+
+
+_UNCHECKED: Any = object()
+
+
+def _school_problem(ctx: SyncContext, code: str, stage: Stage) -> tuple[str, str, str, str] | None:
+    """Why rows of a school and stage are refused (column, value, code, message), or None."""
+    school = ctx.schools.get(code)
+    if school is None or not ctx.caller.in_scope(school.org_path):
+        return (
+            "school_org_code",
+            code,
+            "SCHOOL_NOT_FOUND",
+            "学校标识码不存在或不在本单位管辖范围内",
+        )
+    if not school.is_school:
+        return ("school_org_code", code, "NOT_A_SCHOOL", "该代码不是学校")
+    if not school.active:
+        return ("school_org_code", code, "SCHOOL_RETIRED", "该学校已撤销")
+    if school.stages and int(stage) not in school.stages:
+        return ("stage", STAGE_NAMES[stage], "STAGE_NOT_SERVED", "该学校不招收此学段的学生")
+    return None
 
 
 def _enrollment_dict(e: StoredEnrollment) -> dict[str, Any]:
@@ -122,36 +161,14 @@ class RowApplier:
             prepared[item.row] = p
             out = RowOutcome(row=item.row)
             outcomes.append(out)
-            school = ctx.schools.get(item.school_org_code)
-            code = item.school_org_code
-            if school is None or not ctx.caller.in_scope(school.org_path):
-                out.errors.append(
-                    _error(
-                        item,
-                        "school_org_code",
-                        code,
-                        "SCHOOL_NOT_FOUND",
-                        "学校标识码不存在或不在本单位管辖范围内",
-                    )
+            key = (item.school_org_code, item.stage)
+            problem = ctx.school_checks.get(key, _UNCHECKED)
+            if problem is _UNCHECKED:
+                problem = ctx.school_checks[key] = _school_problem(
+                    ctx, item.school_org_code, item.stage
                 )
-            elif not school.is_school:
-                out.errors.append(
-                    _error(item, "school_org_code", code, "NOT_A_SCHOOL", "该代码不是学校")
-                )
-            elif not school.active:
-                out.errors.append(
-                    _error(item, "school_org_code", code, "SCHOOL_RETIRED", "该学校已撤销")
-                )
-            elif school.stages and int(item.stage) not in school.stages:
-                out.errors.append(
-                    _error(
-                        item,
-                        "stage",
-                        STAGE_NAMES[item.stage],
-                        "STAGE_NOT_SERVED",
-                        "该学校不招收此学段的学生",
-                    )
-                )
+            if problem is not None:
+                out.errors.append(_error(item, *problem))
             if not out.errors:
                 ok.append((item, out))
 
@@ -244,6 +261,9 @@ class RowApplier:
         enrollments = await d.students.enrollments_of(
             session, [p.student_id for _, _, p in matched if p is not None]
         )
+        if ctx.stamp is None:
+            conn = await session.connection()
+            ctx.stamp = driver_value(conn.dialect, t.student.c.created_at, ctx.now)
         plan = _Plan()
         for row, out, person in matched:
             school = ctx.schools[row.school_org_code]
@@ -255,6 +275,34 @@ class RowApplier:
                     plan, ctx, row, out, school, person, prepared[row.row],
                     enrollments.get(person.student_id, []),
                 )  # fmt: skip
+        await self._flush(session, ctx)
+        if d.db.is_sqlite:
+            # New rows go through prepared driver statements (values bound once per call); a
+            # plan of new rows only is written in the background while the next chunk is
+            # validated and planned (see _flush), anything else is written now, in order.
+            conn = await session.connection()
+            plan.statements = [
+                sqlite_insert(conn.dialect, table, columns, rows, bound=True)
+                for table, columns, rows in (
+                    (t.student, STUDENT_COLUMNS, plan.new_students),
+                    (t.enrollment, ENROLLMENT_COLUMNS, plan.new_enrollments),
+                    (
+                        t.outbox_event,
+                        OUTBOX_COLUMNS,
+                        outbox_rows(d.outbox, plan.events[1:], created_at=ctx.stamp),
+                    ),
+                )
+                if rows
+            ]
+            ctx.pending = plan
+            if plan.student_updates or plan.id_updates or plan.enrollment_updates or plan.changes:
+                await self._flush(session, ctx)
+                await self._settle(ctx)
+                await d.students.update_students(session, plan.student_updates)
+                await d.students.update_students(session, plan.id_updates)
+                await d.students.update_enrollments(session, plan.enrollment_updates)
+                await d.students.insert_changes(session, plan.changes)
+            return outcomes
         await d.students.insert_students(session, plan.new_students)
         await d.students.insert_enrollments(session, plan.new_enrollments)
         await d.students.update_students(session, plan.student_updates)
@@ -263,6 +311,42 @@ class RowApplier:
         await d.students.insert_changes(session, plan.changes)
         await add_events(session, d.outbox, plan.events)
         return outcomes
+
+    async def _flush(self, session: AsyncSession, ctx: SyncContext) -> None:
+        """Start writing the plan an earlier chunk left pending, once the write before it is
+        done. New students of a chunk cannot be what a later chunk looks up (a later row with
+        the same ID number or 学籍号 is a duplicate within the upload), so the later chunk's
+        reads may run first; the writes themselves go in order on the one connection."""
+        await self._settle(ctx)
+        plan, ctx.pending = ctx.pending, None
+        if plan is None:
+            return
+        if plan.events:
+            await self.d.outbox.add_many(session, plan.events[:1])  # wakes the relay on commit
+        conn = await session.connection()
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        ctx.writing = asyncio.ensure_future(_execute_all(driver, plan.statements))
+
+    async def _settle(self, ctx: SyncContext) -> None:
+        writing, ctx.writing = ctx.writing, None
+        if writing is not None:
+            await writing
+
+    async def finish(self, session: AsyncSession, ctx: SyncContext) -> None:
+        """Write what is still pending (call before committing)."""
+        if ctx.write:
+            await self._flush(session, ctx)
+        ctx.pending = None
+        await self._settle(ctx)
+
+    async def abandon(self, ctx: SyncContext) -> None:
+        """Drop what is pending and wait for a write in flight (the transaction rolls back)."""
+        ctx.pending = None
+        writing, ctx.writing = ctx.writing, None
+        if writing is not None:
+            with contextlib.suppress(Exception):
+                await writing
 
     # -- one row ---------------------------------------------------------------------------------
 
@@ -290,45 +374,24 @@ class RowApplier:
     ) -> None:
         bi = p.bi
         sid, eid = new_id("S"), new_id("E")
-        now = ctx.now
+        now = ctx.stamp
+        number = row.stored_student_number
+        stage, status = int(row.stage), int(row.status)
         plan.new_students.append(
-            {
-                "student_id": sid,
-                "id_type": int(row.id_type),
-                "id_number_enc": p.id_enc,
-                "id_number_bi": bi or None,
-                "id_number_masked": row.id_number_masked,
-                "name": row.name,
-                "gender": int(row.gender),
-                "birth_date": row.birth_date,
-                "ethnicity": row.ethnicity,
-                "household_type": row.household_type,
-                "household_region_code": row.household_region_code,
-                "phone_enc": p.phone_enc,
-                "phone_masked": row.phone_masked,
-                "current_enrollment_id": eid,
-                "source_system": ctx.source_system,
-                "created_batch_id": ctx.batch_id,
-                "last_batch_id": ctx.batch_id,
-                "created_at": now,
-                "updated_at": now,
-                "synced_at": now,
-                "version": 1,
-            }
-        )
-        enrollment = {
-            "enrollment_id": eid,
-            "student_id": sid,
-            "school_org_code": school.org_code,
-            "school_org_path": school.org_path,
-            "stage": int(row.stage),
-            **self._enrollment_values(row),
-            "is_current": True,
-            "created_at": now,
-            "updated_at": now,
-            "version": 1,
-        }
-        plan.new_enrollments.append(enrollment)
+            (
+                sid, int(row.id_type), p.id_enc, bi or None, row.id_number_masked, row.name,
+                int(row.gender), row.birth_date, row.ethnicity, row.household_type,
+                row.household_region_code, p.phone_enc, row.phone_masked, eid,
+                ctx.source_system, ctx.batch_id, ctx.batch_id, now, now, now, 1,
+            )
+        )  # fmt: skip
+        plan.new_enrollments.append(
+            (
+                eid, sid, school.org_code, school.org_path, stage, number, row.grade,
+                row.class_name, row.major_name, status, row.status_date, row.enrolled_on,
+                row.left_on, row.boarder, True, now, now, 1,
+            )
+        )  # fmt: skip
         plan.events.append(
             (
                 STUDENT_REGISTERED,
@@ -340,7 +403,21 @@ class RowApplier:
                     id_number_masked=row.id_number_masked,
                     gender=int(row.gender),
                     birth_date=row.birth_date,
-                    enrollment=enrollment_message(enrollment, school.name),
+                    enrollment=roster_pb2.Enrollment(
+                        school_org_code=school.org_code,
+                        school_name=school.name,
+                        school_org_path=school.org_path,
+                        stage=stage,
+                        student_number=number,
+                        grade=row.grade,
+                        class_name=row.class_name,
+                        major_name=row.major_name,
+                        status=status,
+                        enrolled_on=row.enrolled_on,
+                        left_on=row.left_on,
+                        boarder=row.boarder,
+                        status_date=row.status_date,
+                    ),
                 ),
             )
         )
@@ -473,11 +550,11 @@ class RowApplier:
                 "stage": int(row.stage),
                 **values,
                 "is_current": True,
-                "created_at": now,
-                "updated_at": now,
+                "created_at": ctx.stamp,
+                "updated_at": ctx.stamp,
                 "version": 1,
             }
-            plan.new_enrollments.append(enrollment)
+            plan.new_enrollments.append(tuple(enrollment[c] for c in ENROLLMENT_COLUMNS))
             close_others()
             current_id = eid
             moved_from = previous.school_org_code if previous else ""
@@ -579,15 +656,23 @@ def _change(
     }
 
 
+async def _execute_all(driver: Any, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+    for sql, params in statements:
+        await driver.executemany(sql, params)
+
+
 @dataclass
 class _Plan:
-    new_students: list[dict[str, Any]] = field(default_factory=list)
-    new_enrollments: list[dict[str, Any]] = field(default_factory=list)
+    # New rows as tuples in STUDENT_COLUMNS / ENROLLMENT_COLUMNS order.
+    new_students: list[tuple[Any, ...]] = field(default_factory=list)
+    new_enrollments: list[tuple[Any, ...]] = field(default_factory=list)
     student_updates: list[dict[str, Any]] = field(default_factory=list)
     id_updates: list[dict[str, Any]] = field(default_factory=list)
     enrollment_updates: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     events: list[tuple[str, Message]] = field(default_factory=list)
+    # SQLite statements of a plan written in the background (new rows only).
+    statements: list[tuple[str, list[tuple[Any, ...]]]] = field(default_factory=list)
 
     def update_enrollment(self, values: dict[str, Any], now: datetime) -> None:
         row = {k: values[k] for k in ("enrollment_id", "school_org_path", *_ENROLL_KEYS)}
