@@ -52,7 +52,8 @@ def stack(nats_server, redis_server, tmp_path_factory) -> Iterator[Stack]:
             stdout=open(tmp / f"{svc}.log", "wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
     http_port = free_port()
-    gw_env = {**env, "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(http_port),
+    # Two HTTP workers behind the supervisor, as deployed (HTTP_WORKERS).
+    gw_env = {**env, "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(http_port), "HTTP_WORKERS": "2",
               **{f"{s.upper()}_ADDR": f"127.0.0.1:{p}" for s, p in ports.items()}}  # fmt: skip
     procs["gateway"] = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve"], env=gw_env, cwd=ROOT,
@@ -104,6 +105,35 @@ def test_unknown_route_answers_the_one_error_shape_in_chinese(stack: Stack) -> N
 def test_openapi_is_served(stack: Stack) -> None:
     status, body, _ = _get(f"{stack.gateway_url}/api/v1/openapi.json")
     assert status == 200 and body["info"]["title"].startswith("资助")
+
+
+def _gateway_workers(supervisor_pid: int) -> set[int]:
+    children = Path(f"/proc/{supervisor_pid}/task/{supervisor_pid}/children").read_text().split()
+    return {
+        int(pid)
+        for pid in children
+        if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    }
+
+
+def test_gateway_supervisor_serves_with_two_workers_and_restarts_a_dead_one(stack: Stack) -> None:
+    workers = _gateway_workers(stack.procs["gateway"].pid)
+    assert len(workers) == 2, workers
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    # The other worker keeps answering on the shared socket while the supervisor replaces the
+    # dead one (it checks every 0.5 s).
+    deadline = time.monotonic() + 30
+    while True:
+        status, _, _ = _get(f"{stack.gateway_url}/livez")
+        assert status == 200
+        current = _gateway_workers(stack.procs["gateway"].pid)
+        if len(current) == 2 and victim not in current:
+            break
+        assert time.monotonic() < deadline, f"dead worker not replaced: {current}"
+        time.sleep(0.2)
+    for _ in range(20):
+        assert _get(f"{stack.gateway_url}/healthz")[0] == 200
 
 
 def test_services_stop_cleanly_on_sigterm_and_health_degrades(stack: Stack) -> None:
