@@ -4,21 +4,35 @@ Each batch is applied in one database transaction together with the ids of the e
 contains (`processed_event`); messages are acknowledged only after that commit. A redelivery —
 after a crash before the ack, or a duplicate that arrived outside the stream's dedup window — finds
 its id already recorded and is acknowledged without being applied again.
+
+Batches are pulled with one JetStream pull request each into a private inbox (no per-message
+round trip or timer), and the next batch is requested while the current one is being applied, so
+the network and the database overlap. Prefetched messages are not acknowledged before their own
+batch commits; on stop they are handed back (nak) so they are redelivered at once.
+
+`CONSUMER_PREFIX` (environment, default empty) prefixes every durable consumer's name on NATS, so
+that two deployments can share one NATS server; the dedup records keep the unprefixed name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select, text
+from sqlalchemy import Column, DateTime, MetaData, String, Table, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zizhu_common.aio import wait_or_stop
@@ -26,6 +40,17 @@ from zizhu_common.db import Database
 from zizhu_common.messaging import EVENT_ID_HEADER
 
 log = logging.getLogger(__name__)
+
+PREFIX_ENV = "CONSUMER_PREFIX"
+_NAME_OK = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+def consumer_prefix() -> str:
+    """The deployment's durable-name prefix (`CONSUMER_PREFIX`, default empty)."""
+    prefix = os.environ.get(PREFIX_ENV, "").strip()
+    if not _NAME_OK.match(prefix):
+        raise ValueError(f"{PREFIX_ENV} may hold only letters, digits, '-' and '_': {prefix!r}")
+    return prefix
 
 
 def processed_event_table(metadata: MetaData) -> Table:
@@ -39,7 +64,7 @@ def processed_event_table(metadata: MetaData) -> Table:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """One received event: id, subject, protobuf payload and the stream sequence."""
 
@@ -50,6 +75,147 @@ class Event:
 
 
 Handler = Callable[[AsyncSession, list[Event]], Awaitable[None]]
+
+
+def _stream_seq(msg: Msg) -> int:
+    # The ack subject carries the stream sequence: $JS.ACK.<stream>.<consumer>.<delivered>.
+    # <stream seq>.<consumer seq>.<time>.<pending> (9 tokens) or, with domain and account hash,
+    # 12 tokens. Splitting it here is much cheaper than building nats-py's metadata object.
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9:
+        return int(tokens[5])
+    if len(tokens) >= 11:
+        return int(tokens[7])
+    return msg.metadata.sequence.stream
+
+
+def to_event(msg: Msg) -> Event:
+    """The Event of a delivered message (id from the Nats-Msg-Id header, else the sequence)."""
+    seq = _stream_seq(msg)
+    headers = msg.headers
+    event_id = (headers.get(EVENT_ID_HEADER) if headers else None) or f"seq:{seq}"
+    return Event(event_id, msg.subject, msg.data, seq)
+
+
+class ConsumerGone(Exception):
+    """JetStream answered a pull with an error status (consumer deleted, no responders, …)."""
+
+
+class _Puller:
+    """Pull requests of one durable consumer answered into a private inbox.
+
+    Each request gets its own reply subject, so a status (404/408 at its end) is matched to the
+    request it ends; messages of an older request that arrive late are kept (they are valid
+    deliveries and are acknowledged with the next batch)."""
+
+    def __init__(self, nc: NATS, stream: str, durable: str) -> None:
+        self.nc = nc
+        self.api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self.base = nc.new_inbox()
+        self.sub: Subscription | None = None
+        self.buffer: list[Msg] = []
+        self.current = ""  # reply subject of the request in flight ("" = none)
+        self.expected = 0
+        self.counter = 0
+        self.error = ""
+        self.expires_at = 0.0
+        self.changed = asyncio.Event()
+
+    async def open(self) -> None:
+        self.sub = await self.nc.subscribe(
+            f"{self.base}.*",
+            cb=self._on_msg,
+            pending_msgs_limit=1_000_000,
+            pending_bytes_limit=1024 * 1024 * 1024,
+        )
+
+    async def close(self) -> None:
+        """Hand back what was prefetched but not taken, and stop listening. A request still in
+        flight is waited for (at most until it expires), so that nothing it delivers is left
+        unacknowledged until the ack wait runs out."""
+        loop = asyncio.get_running_loop()
+        while self.current and self.sub is not None and loop.time() < self.expires_at:
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), self.expires_at - loop.time())
+            except TimeoutError:
+                break
+        leftover, self.buffer = self.buffer, []
+        for msg in leftover:
+            await _safe(msg.nak())
+        if leftover:
+            await _safe(self.nc.flush(timeout=2))
+        if self.sub is not None:
+            try:
+                await self.sub.unsubscribe()
+            except Exception as exc:  # connection already closed
+                log.debug("unsubscribe failed: %s", exc)
+            self.sub = None
+
+    async def _on_msg(self, msg: Msg) -> None:
+        if msg.reply:
+            # A delivered message carries its stream subject, not the inbox: count it against
+            # the request in flight (a late one of an expired request only ends it early).
+            self.buffer.append(msg)
+            if self.current:
+                self.expected -= 1
+                if self.expected <= 0:
+                    self.current = ""
+            self.changed.set()
+            return
+        headers = msg.headers or {}
+        status = headers.get("Status", "")
+        if msg.subject != self.current or status == "100":
+            return  # an older request ending, or a heartbeat
+        self.current = ""
+        if status not in ("404", "408"):
+            self.error = f"{status} {headers.get('Description', '')}".strip()
+        self.changed.set()
+
+    async def request(self, batch: int, timeout_s: float) -> None:
+        """Ask for up to `batch` messages: what is available now, or wait up to timeout_s."""
+        if self.current:
+            return
+        self.counter += 1
+        self.current = f"{self.base}.{self.counter}"
+        self.expected = batch
+        self.expires_at = asyncio.get_running_loop().time() + timeout_s + 0.1
+        req = {"batch": batch, "no_wait": True, "expires": max(int(timeout_s * 1e9), 1_000_000)}
+        await self.nc.publish(self.api, json.dumps(req).encode(), reply=self.current)
+
+    async def take(self, batch: int, timeout_s: float, linger_s: float) -> list[Msg]:
+        """Messages delivered so far: waits for a first message (or the end of the request),
+        then up to linger_s for the request to complete."""
+        if not self.buffer:
+            await self.request(batch, timeout_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s + 0.5
+        while not self.buffer and self.current and not self.error:
+            self.changed.clear()
+            left = deadline - loop.time()
+            if left <= 0:
+                self.current = ""  # the request was lost (reconnect): ask again next time
+                break
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except TimeoutError:
+                pass
+        end = loop.time() + linger_s
+        while self.current and len(self.buffer) < batch and not self.error:
+            self.changed.clear()
+            left = end - loop.time()
+            if left <= 0:
+                break
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except TimeoutError:
+                break
+        if self.error and not self.buffer:
+            error, self.error = self.error, ""
+            raise ConsumerGone(error)
+        self.error = ""
+        out, self.buffer = self.buffer[:batch], self.buffer[batch:]
+        return out
 
 
 class DurableConsumer:
@@ -68,12 +234,18 @@ class DurableConsumer:
         batch_size: int = 500,
         ack_wait_s: float = 60.0,
         fetch_timeout_s: float = 1.0,
+        name_prefix: str | None = None,
     ) -> None:
         self.js = js
         self.db = db
         self.table = table
         self.stream = stream
         self.durable = durable
+        # The consumer's name on NATS (deployment prefix + durable); dedup keeps `durable`.
+        prefix = consumer_prefix() if name_prefix is None else name_prefix
+        if not _NAME_OK.match(prefix):
+            raise ValueError(f"invalid consumer name prefix {prefix!r}")
+        self.nats_durable = prefix + durable
         self.subjects = subjects
         self.handler = handler
         self.batch_size = batch_size
@@ -84,52 +256,61 @@ class DurableConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until stop is set, surviving NATS restarts."""
-        sub = None
-        while not stop.is_set():
-            try:
-                if sub is None:
-                    sub = await self._subscribe()
-                msgs = await self._fetch_batch(sub)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except Exception as exc:  # disconnected, consumer info unavailable, …
-                log.warning("consumer %s fetch failed, will retry: %s", self.durable, exc)
-                await wait_or_stop(stop, 0.5)
-                continue
-            await self.handle(msgs)
+        puller: _Puller | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    if puller is None:
+                        puller = await self._open()
+                    msgs = await puller.take(self.batch_size, self.fetch_timeout_s, 0.02)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                except Exception as exc:  # disconnected, consumer gone, info unavailable, …
+                    log.warning("consumer %s fetch failed, will retry: %s", self.durable, exc)
+                    if puller is not None:
+                        await puller.close()
+                        puller = None
+                    await wait_or_stop(stop, 0.5)
+                    continue
+                if not msgs:
+                    continue
+                if not stop.is_set():
+                    # The next batch travels while this one is applied.
+                    await _safe(puller.request(self.batch_size, self.fetch_timeout_s))
+                await self.handle(msgs)
+        finally:
+            if puller is not None:
+                await puller.close()
 
-    async def _fetch_batch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
-        # A pull answers with what the server has at hand; under load keep pulling briefly so
-        # each database transaction applies a full batch (fewer commits, same semantics).
-        msgs = await sub.fetch(self.batch_size, timeout=self.fetch_timeout_s)
-        while len(msgs) < self.batch_size:
-            try:
-                more = await sub.fetch(self.batch_size - len(msgs), timeout=0.02)
-            except (TimeoutError, nats.errors.TimeoutError):
-                break
-            if not more:
-                break
-            msgs.extend(more)
-        return msgs
+    async def _open(self) -> _Puller:
+        await self._ensure_consumer()
+        # nats-py exposes the core connection of a JetStream context only as `_nc`.
+        puller = _Puller(self.js._nc, self.stream, self.nats_durable)
+        await puller.open()
+        return puller
+
+    async def _ensure_consumer(self) -> None:
+        try:
+            await self.js.consumer_info(self.stream, self.nats_durable)
+            return
+        except nats.js.errors.NotFoundError:
+            pass
+        config = ConsumerConfig(
+            durable_name=self.nats_durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait_s,
+            # Room for the batch being applied and the one prefetched, with redeliveries.
+            max_ack_pending=max(self.batch_size * 4, 1000),
+            filter_subject=self.subjects[0] if len(self.subjects) == 1 else None,
+            filter_subjects=self.subjects if len(self.subjects) > 1 else None,
+        )
+        await self.js.add_consumer(self.stream, config)
 
     async def _claim(self, session: AsyncSession, ids: list[str]) -> set[str]:
         """Record the batch's event ids as processed; returns those not processed before."""
         claim = _claim_unnest if self.db.dialect == "postgresql" else _claim_rows
         return await claim(session, self.table, self.durable, ids)
-
-    async def _subscribe(self) -> JetStreamContext.PullSubscription:
-        config = ConsumerConfig(
-            durable_name=self.durable,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=self.ack_wait_s,
-            max_ack_pending=max(self.batch_size * 4, 1000),
-            filter_subjects=self.subjects if len(self.subjects) > 1 else None,
-        )
-        subject = self.subjects[0] if len(self.subjects) == 1 else ""
-        return await self.js.pull_subscribe(
-            subject, durable=self.durable, stream=self.stream, config=config
-        )
 
     async def handle(self, msgs: list[Msg]) -> None:
         """Apply a fetched batch; falls back to one message at a time when the batch fails."""
@@ -153,16 +334,9 @@ class DurableConsumer:
     async def _apply(self, msgs: list[Msg]) -> None:
         events: dict[str, Event] = {}
         for msg in msgs:
-            event_id = (msg.headers or {}).get(
-                EVENT_ID_HEADER
-            ) or f"seq:{msg.metadata.sequence.stream}"
-            if event_id not in events:
-                events[event_id] = Event(
-                    event_id=event_id,
-                    subject=msg.subject,
-                    data=msg.data,
-                    stream_seq=msg.metadata.sequence.stream,
-                )
+            ev = to_event(msg)
+            if ev.event_id not in events:
+                events[ev.event_id] = ev
         async with self.db.write() as session:
             fresh_ids = await self._claim(session, list(events))
             fresh = [e for e in events.values() if e.event_id in fresh_ids]
@@ -177,26 +351,21 @@ class DurableConsumer:
 async def _claim_rows(
     session: AsyncSession, table: Table, consumer: str, ids: list[str]
 ) -> set[str]:
+    # SQLite: the ids travel as one JSON array; one statement records the new ones and returns
+    # them (a conflicting row is skipped and not returned).
+    stmt = text(
+        f"INSERT INTO {table.name} (consumer, event_id, processed_at) "
+        "SELECT :consumer, value, :now FROM json_each(:ids) WHERE true "
+        "ON CONFLICT DO NOTHING RETURNING event_id"
+    ).bindparams(bindparam("now", type_=table.c.processed_at.type))
+    fresh: set[str] = set()
     now = datetime.now(UTC)
-    seen: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        seen.update(
-            (
-                await session.execute(
-                    select(table.c.event_id).where(
-                        table.c.consumer == consumer, table.c.event_id.in_(chunk)
-                    )
-                )
-            ).scalars()
+    for start in range(0, len(ids), 5000):
+        result = await session.execute(
+            stmt, {"consumer": consumer, "ids": json.dumps(ids[start : start + 5000]), "now": now}
         )
-    fresh = [i for i in ids if i not in seen]
-    if fresh:
-        await session.execute(
-            insert(table),
-            [{"consumer": consumer, "event_id": i, "processed_at": now} for i in fresh],
-        )
-    return set(fresh)
+        fresh.update(result.scalars())
+    return fresh
 
 
 async def _claim_unnest(

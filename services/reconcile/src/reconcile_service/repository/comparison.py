@@ -93,9 +93,8 @@ def candidates_select(dialect_name: str, *, scoped: bool, dirty: bool) -> str:
     scope = f"AND {_scope('e.school_org_path')}" if scoped else ""
     # Restricted to the dirty students, both sides probe their primary-key indexes instead of
     # scanning memberships and enrolments.
+    # (enrolments are joined to pop, already restricted to them).
     only = f"AND m.student_key IN (SELECT student_key FROM {DIRTY})" if dirty else ""
-    if dirty:
-        scope += f" AND e.student_key IN (SELECT student_key FROM {DIRTY})"
     if dialect_name == "postgresql":
         agg = "bit_or({})"
         enr = f"""
@@ -123,6 +122,10 @@ def candidates_select(dialect_name: str, *, scoped: bool, dirty: bool) -> str:
           WHERE rn = 1
         """
     bit = "1 << (m.special_group - 1)"
+    if dialect_name == "postgresql" and not dirty:
+        return _full_select_pg(scope, bit)
+    if dialect_name == "postgresql":
+        return _dirty_select_pg(bit)
     pop = f"""
       SELECT m.student_key,
              {agg.format(bit)} AS groups_mask,
@@ -144,9 +147,75 @@ def candidates_select(dialect_name: str, *, scoped: bool, dirty: bool) -> str:
     """
 
 
-def _contribution(source: str, sign: int, where: str) -> str:
+def _full_select_pg(scope: str, bit: str) -> str:
+    # Every student of a scope, PostgreSQL: no CTE fences, so the planner hashes the (smaller)
+    # population and walks enrolments and memberships in student order (merge semi-join over
+    # their student-key indexes) instead of hashing every enrolment.
+    return f"""
+      SELECT enr.student_key, enr.school_org_code, enr.school_org_path, enr.school_name,
+             enr.stage, enr.grade, enr.class_name,
+             pop.groups_mask, pop.issued_mask, pop.self_mask,
+             CASE WHEN f.student_key IS NULL THEN 0 ELSE 1 END AS funded
+      FROM (
+        SELECT m.student_key,
+               bit_or({bit}) AS groups_mask,
+               bit_or(CASE WHEN m.source = 1 THEN {bit} ELSE 0 END) AS issued_mask,
+               bit_or(CASE WHEN m.source = 2 THEN {bit} ELSE 0 END) AS self_mask
+        FROM membership m
+        WHERE {_MEMBERSHIP_HOLDS}
+        GROUP BY m.student_key
+      ) pop
+      JOIN (
+        SELECT DISTINCT ON (e.student_key)
+               e.student_key, e.school_org_code, e.school_org_path, e.school_name, e.stage,
+               e.grade, e.class_name
+        FROM enrollment e
+        WHERE {_ENROLLED} {scope}
+          AND EXISTS (SELECT 1 FROM membership m
+                      WHERE m.student_key = e.student_key AND {_MEMBERSHIP_HOLDS})
+        ORDER BY e.student_key, (e.status IN (1, 2)) DESC, e.enrolled_on DESC, e.stage DESC
+      ) enr ON enr.student_key = pop.student_key
+      LEFT JOIN funded_student f ON f.period_key = :period_key AND f.student_key = pop.student_key
+    """
+
+
+def _dirty_select_pg(bit: str) -> str:
+    # The dirty students, PostgreSQL: their memberships, their enrolment and their funded flag
+    # each looked up by student key (index probes), whatever the planner would guess for a
+    # join with the whole enrolment or funded tables — the cost follows the day's changes.
+    return f"""
+      WITH pop AS (
+        SELECT m.student_key,
+               bit_or({bit}) AS groups_mask,
+               bit_or(CASE WHEN m.source = 1 THEN {bit} ELSE 0 END) AS issued_mask,
+               bit_or(CASE WHEN m.source = 2 THEN {bit} ELSE 0 END) AS self_mask
+        FROM {DIRTY} d JOIN membership m ON m.student_key = d.student_key
+        WHERE {_MEMBERSHIP_HOLDS}
+        GROUP BY m.student_key
+      )
+      SELECT enr.student_key, enr.school_org_code, enr.school_org_path, enr.school_name,
+             enr.stage, enr.grade, enr.class_name,
+             pop.groups_mask, pop.issued_mask, pop.self_mask,
+             COALESCE((SELECT 1 FROM funded_student f
+                       WHERE f.period_key = :period_key AND f.student_key = pop.student_key
+                       LIMIT 1), 0) AS funded
+      FROM pop
+      JOIN LATERAL (
+        SELECT e.student_key, e.school_org_code, e.school_org_path, e.school_name, e.stage,
+               e.grade, e.class_name
+        FROM enrollment e
+        WHERE e.student_key = pop.student_key AND {_ENROLLED}
+        ORDER BY (e.status IN (1, 2)) DESC, e.enrolled_on DESC, e.stage DESC
+        LIMIT 1
+      ) enr ON true
+    """
+
+
+def _contribution(source: str, sign: int, where: str, *, on_dirty: bool = False) -> str:
     """Rows (school, stage, group, source mask, path, sign, funded) a candidate adds to the
     statistics: one for all groups (0) and one per group it is in."""
+    # Driven from the dirty students (index probes into candidate), not a scan of candidate.
+    join = " ON c.period_key = :period_key AND c.student_key = d.student_key" if on_dirty else ""
     return f"""
     SELECT c.school_org_code, c.stage, g.g AS special_group,
            CASE WHEN g.g = 0
@@ -155,15 +224,12 @@ def _contribution(source: str, sign: int, where: str) -> str:
                 ELSE ((c.issued_mask >> (g.g - 1)) & 1) + 2 * ((c.self_mask >> (g.g - 1)) & 1)
            END AS source_mask,
            c.school_org_path, {sign} AS sign, {sign} * c.funded AS funded
-    FROM {source} c JOIN {GROUP_TABLE} g ON g.g = 0 OR (c.groups_mask & g.bit) <> 0
+    FROM {source} c{join} JOIN {GROUP_TABLE} g ON g.g = 0 OR (c.groups_mask & g.bit) <> 0
     WHERE {where}"""
 
 
 def _stats_delta() -> str:
-    new = _contribution(
-        "candidate", 1,
-        f"c.period_key = :period_key AND c.student_key IN (SELECT student_key FROM {DIRTY})",
-    )  # fmt: skip
+    new = _contribution(f"{DIRTY} d JOIN candidate", 1, "1 = 1", on_dirty=True)
     old = _contribution(OLD, -1, "1 = 1")
     return f"""
     INSERT INTO population_stat (period_key, school_org_code, stage, special_group, source_mask,
@@ -241,17 +307,25 @@ async def compare_period(
         # One comparison per period at a time across replicas; memory for the hash steps.
         await run(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x52430000 + period_key})
         await run(text("SET LOCAL work_mem = '256MB'"))
+        # Compiling these one-off statements costs more than it saves (hundreds of ms each).
+        await run(text("SET LOCAL jit = off"))
     await _ensure_group_table(session, name)
     counts = ComparisonCounts(incremental=incremental)
+    if incremental and name == "postgresql":
+        # The dirty set is a small share of the list by construction (else the pass is a full
+        # one): every statement of the pass probes by student key — memberships, enrolments,
+        # funded set, candidates, entries — rather than scanning, which the planner may pick
+        # when statistics lag behind the day's changes. Restored before the carry-over.
+        await run(text("SET LOCAL enable_hashjoin = off"))
+        await run(text("SET LOCAL enable_mergejoin = off"))
     if incremental:
         # What the re-examined students contributed so far (their statistics' deltas).
         await run(text(f"DROP TABLE IF EXISTS {OLD}"))
         await run(
             text(f"""
             CREATE TEMP TABLE {OLD} AS
-            SELECT * FROM candidate
-            WHERE period_key = :period_key
-              AND student_key IN (SELECT student_key FROM {DIRTY})"""),
+            SELECT c.* FROM {DIRTY} d
+            JOIN candidate c ON c.period_key = :period_key AND c.student_key = d.student_key"""),
             params,
         )
         await run(
@@ -278,21 +352,30 @@ async def compare_period(
         await run(text("ANALYZE candidate"))
 
     # The students this pass looked at: the scope's, or the dirty ones.
+    # Incremental passes drive every statement from the dirty set (index probes into candidate
+    # and entries), so their cost follows the changes, not the size of the list.
     if incremental:
-        mine_c = f"c.student_key IN (SELECT student_key FROM {DIRTY})"
+        cand_from = (
+            f"{DIRTY} d JOIN candidate c "
+            "ON c.period_key = :period_key AND c.student_key = d.student_key"
+        )
+        mine_c = "1 = 1"
         mine_u = f"u.student_key IN (SELECT student_key FROM {DIRTY})"
     else:
-        mine_c = _scope("c.school_org_path") if scoped else "1 = 1"
+        cand_from = "candidate c"
+        mine_c = "c.period_key = :period_key AND " + (
+            _scope("c.school_org_path") if scoped else "1 = 1"
+        )
         mine_u = _scope("u.school_org_path") if scoped else "1 = 1"
-    cand = f"candidate c WHERE c.period_key = :period_key AND {mine_c}"
+    cand = f"{cand_from} WHERE {mine_c}"
 
     funded = await run(
         text(f"""
         UPDATE unfunded_entry AS u
         SET status = {FUNDED}, closed_at = :now, last_run_id = :run_id
-        FROM candidate c
+        FROM {cand_from}
         WHERE u.period_key = :period_key AND u.status = {OPEN}
-          AND c.period_key = :period_key AND c.student_key = u.student_key AND c.funded = 1
+          AND c.student_key = u.student_key AND c.funded = 1
           AND {mine_c}
         """),
         params,
@@ -313,9 +396,9 @@ async def compare_period(
         UPDATE unfunded_entry AS u
         SET status = {OPEN}, reopened_at = :now, closed_at = NULL, last_run_id = :run_id,
             {_SET_FROM_CAND}
-        FROM candidate c
+        FROM {cand_from}
         WHERE u.period_key = :period_key AND u.status <> {OPEN}
-          AND c.period_key = :period_key AND c.student_key = u.student_key AND c.funded = 0
+          AND c.student_key = u.student_key AND c.funded = 0
           AND {mine_c}
         """),
         params,
@@ -325,9 +408,9 @@ async def compare_period(
         text(f"""
         UPDATE unfunded_entry AS u
         SET {_SET_FROM_CAND}
-        FROM candidate c
+        FROM {cand_from}
         WHERE u.period_key = :period_key AND u.status = {OPEN}
-          AND c.period_key = :period_key AND c.student_key = u.student_key AND c.funded = 0
+          AND c.student_key = u.student_key AND c.funded = 0
           AND {mine_c} AND {_CHANGED}
         """),
         params,
@@ -347,6 +430,9 @@ async def compare_period(
         params,
     )
     counts.opened = opened.rowcount or 0
+    if name == "postgresql" and not incremental:
+        # Fresh statistics after a full pass, so incremental passes probe by student.
+        await run(text("ANALYZE unfunded_entry"))
 
     if incremental:
         await run(text(_stats_delta()), params)
@@ -364,6 +450,9 @@ async def compare_period(
             text(_stats_insert(f"AND {_scope('c.school_org_path')}" if scoped else "")), params
         )
 
+    if name == "postgresql" and incremental:
+        await run(text("SET LOCAL enable_hashjoin = on"))
+        await run(text("SET LOCAL enable_mergejoin = on"))
     if carry_period_key == period_key:
         counts.carried_over = await carry_legacy_reasons(session, period_key=period_key)
     scope_u = f"AND {_scope('u.school_org_path')}" if scoped else ""
@@ -379,15 +468,19 @@ async def compare_period(
             )
         ).scalar_one()
     )
-    row = (
-        await run(
-            text(
-                "SELECT COUNT(*), COALESCE(SUM(c.funded), 0) FROM candidate c "
-                f"WHERE c.period_key = :period_key {scope_c}"
-            ),
-            params,
+    if scoped:
+        count_sql = (
+            "SELECT COUNT(*), COALESCE(SUM(c.funded), 0) FROM candidate c "
+            f"WHERE c.period_key = :period_key {scope_c}"
         )
-    ).one()
+    else:
+        # The whole tree: every candidate is counted once in its school's all-groups (0) rows
+        # of the statistics just brought up to date — no scan of the candidates.
+        count_sql = (
+            "SELECT COALESCE(SUM(students), 0), COALESCE(SUM(funded), 0) FROM population_stat "
+            "WHERE period_key = :period_key AND special_group = 0"
+        )
+    row = (await run(text(count_sql), params)).one()
     counts.students_checked, counts.students_funded = int(row[0]), int(row[1])
     await run(text(f"DROP TABLE IF EXISTS {GROUP_TABLE}"))
     await run(text(f"DROP TABLE IF EXISTS {OLD}"))

@@ -224,13 +224,24 @@ async def baseline(session: AsyncSession, period_key: int) -> Baseline | None:
     row = (await session.execute(select(S).where(S.c.period_key == period_key))).first()
     if row is None:
         return None
-    count = (
+    # candidate is unlogged: a crash empties it, and then there is no baseline to start from.
+    kept = (
         await session.execute(
-            select(func.count())
-            .select_from(t.candidate)
-            .where(t.candidate.c.period_key == period_key)
+            select(t.candidate.c.student_key).where(t.candidate.c.period_key == period_key).limit(1)
         )
-    ).scalar_one()
+    ).first()
+    count = 0
+    if kept is not None:
+        # Its size from the all-groups statistics rows (one per candidate), not a count(*).
+        P = t.population_stat
+        count = (
+            await session.execute(
+                select(func.coalesce(func.sum(P.c.students), 0)).where(
+                    P.c.period_key == period_key, P.c.special_group == 0
+                )
+            )
+        ).scalar_one()
+        count = max(int(count), 1)
     return Baseline(row.as_of, row.starts_on, row.ends_on, row.run_id, int(count))
 
 

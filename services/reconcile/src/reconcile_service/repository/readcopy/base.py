@@ -10,6 +10,7 @@ from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reconcile_service import tables as t
+from reconcile_service.repository.bulk import in_values, rows_from
 from reconcile_service.repository.sql import chunks, distinct, upsert
 
 NEED_BASED = 1  # AidCategory 助困
@@ -51,24 +52,29 @@ async def student_keys(session: AsyncSession, ids: dict[str, str]) -> dict[str, 
     # Most events name students roster registered long ago: insert only the unseen ones.
     missing = [sid for sid in wanted if sid not in keys]
     if missing:
-        stmt = upsert(session, t.student).on_conflict_do_nothing(index_elements=["student_id"])
+        source, params = rows_from(
+            session,
+            [("student_id", "text"), ("blind", "text")],
+            [(sid, ids[sid]) for sid in missing],
+        )
         await session.execute(
-            stmt, [{"student_id": sid, "id_number_blind_index": ids[sid]} for sid in missing]
+            text(
+                "INSERT INTO student (student_id, id_number_blind_index) "
+                f"SELECT student_id, blind FROM {source} WHERE true "
+                "ON CONFLICT (student_id) DO NOTHING"
+            ),
+            params,
         )
         keys.update(await _known_students(session, missing))
     return keys
 
 
 async def _known_students(session: AsyncSession, wanted: Sequence[str]) -> dict[str, int]:
-    keys: dict[str, int] = {}
-    for part in chunks(wanted):
-        rows = await session.execute(
-            select(t.student.c.student_id, t.student.c.student_key).where(
-                t.student.c.student_id.in_(part)
-            )
-        )
-        keys.update({sid: key for sid, key in rows.all()})
-    return keys
+    cond, params = in_values(session, "student_id", "text", wanted)
+    rows = await session.execute(
+        text(f"SELECT student_id, student_key FROM student WHERE {cond}"), params
+    )
+    return {sid: key for sid, key in rows.all()}
 
 
 async def period_keys(session: AsyncSession, periods: Iterable[tuple[str, int]]) -> dict:
@@ -126,12 +132,15 @@ async def mark_dirty(session: AsyncSession, keys: Iterable[int]) -> None:
     wanted = sorted(set(keys))
     if not wanted:
         return
-    stmt = upsert(session, t.dirty_student)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["student_key"], set_={"mark": t.dirty_student.c.mark + 1}
+    source, params = rows_from(session, [("student_key", "int")], [(k,) for k in wanted])
+    await session.execute(
+        text(
+            "INSERT INTO dirty_student (student_key, mark) "
+            f"SELECT student_key, 1 FROM {source} WHERE true "
+            "ON CONFLICT (student_key) DO UPDATE SET mark = dirty_student.mark + 1"
+        ),
+        params,
     )
-    for part in chunks(wanted):
-        await session.execute(stmt, [{"student_key": k, "mark": 1} for k in part])
 
 
 def event_time(ts: Any) -> datetime | None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reconcile_service import tables as t
+from reconcile_service.repository.bulk import rows_from
 from reconcile_service.repository.readcopy.base import (
     APPROVED,
     NEED_BASED,
@@ -18,6 +19,23 @@ from reconcile_service.repository.readcopy.base import (
     newer,
 )
 from reconcile_service.repository.sql import chunks, upsert
+
+# aid_record's columns as apply_records writes them (name, kind for rows_from).
+RECORD_COLUMNS = (
+    ("record_id", "text"),
+    ("student_key", "int"),
+    ("period_key", "int"),
+    ("project_code", "text"),
+    ("category", "small"),
+    ("school_org_code", "text"),
+    ("school_org_path", "text"),
+    ("stage", "small"),
+    ("amount_fen", "int"),
+    ("id_number_blind_index", "text"),
+    ("status", "small"),
+    ("approved_at", "ts"),
+    ("revoked_at", "ts"),
+)
 
 # --- aid: projects, periods, records --------------------------------------------------------------
 
@@ -107,17 +125,22 @@ async def apply_records(
     deltas: dict[tuple[int, int], int] = defaultdict(int)
     newly_approved = 0
     if approved:
-        stmt = (
-            upsert(session, t.aid_record)
-            .on_conflict_do_nothing(index_elements=["record_id"])
-            .returning(
-                t.aid_record.c.period_key, t.aid_record.c.student_key, t.aid_record.c.category
+        # One statement for the batch: the rows bound column-wise, the new ones returned.
+        names = [name for name, _ in RECORD_COLUMNS]
+        for part in chunks(list(approved), 5000):
+            source, params = rows_from(
+                session, RECORD_COLUMNS, [tuple(r[n] for n in names) for r in part]
             )
-        )
-        for part in chunks(list(approved), 1000):
-            for period_key, student_key, category in (
-                await session.execute(stmt, list(part))
-            ).all():
+            result = await session.execute(
+                text(
+                    f"INSERT INTO aid_record ({', '.join(names)}) "
+                    f"SELECT {', '.join(names)} FROM {source} WHERE true "
+                    "ON CONFLICT (record_id) DO NOTHING "
+                    "RETURNING period_key, student_key, category"
+                ),
+                params,
+            )
+            for period_key, student_key, category in result.all():
                 newly_approved += 1
                 if category == NEED_BASED:
                     deltas[(period_key, student_key)] += 1
@@ -154,17 +177,28 @@ async def apply_records(
 
 
 async def _apply_funded(session: AsyncSession, deltas: dict[tuple[int, int], int]) -> None:
+    # Sorted, so concurrent consumers lock funded rows in the same order.
     changes = [
-        {"period_key": p, "student_key": s, "records": d} for (p, s), d in deltas.items() if d
+        {"period_key": p, "student_key": s, "records": d}
+        for (p, s), d in sorted(deltas.items())
+        if d
     ]
     if not changes:
         return
-    stmt = upsert(session, t.funded_student)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["period_key", "student_key"],
-        set_={"records": t.funded_student.c.records + stmt.excluded.records},
+    source, params = rows_from(
+        session,
+        [("period_key", "int"), ("student_key", "int"), ("records", "int")],
+        [(c["period_key"], c["student_key"], c["records"]) for c in changes],
     )
-    await session.execute(stmt, changes)
+    await session.execute(
+        text(
+            "INSERT INTO funded_student (period_key, student_key, records) "
+            f"SELECT period_key, student_key, records FROM {source} WHERE true "
+            "ON CONFLICT (period_key, student_key) "
+            "DO UPDATE SET records = funded_student.records + excluded.records"
+        ),
+        params,
+    )
     gone = [c for c in changes if c["records"] < 0]
     if gone:
         await session.execute(

@@ -1,0 +1,206 @@
+"""The shared durable consumer as reconcile's ingest drives it: batches pulled ahead while the
+previous one is applied, handed back on stop, redelivered after a crash between commit and ack
+and then skipped, and the deployment prefix on durable names."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from nats.aio.msg import Msg
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from zizhu_common.consumer import DurableConsumer, Event, processed_event_table
+from zizhu_common.db import Database
+from zizhu_common.messaging import connect_nats, ensure_stream
+from zizhu_contracts.aid.v1 import events_pb2
+
+STREAM = "RCBATCH"
+SUBJECT = "rcbatch.record.approved"
+TOTAL = 120
+
+md = MetaData()
+processed = processed_event_table(md)
+applied = Table(
+    "applied",
+    md,
+    Column("record_id", String(20), primary_key=True),
+    Column("times", Integer, nullable=False),
+)
+
+
+async def _handler(session, events: list[Event]) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        {"record_id": events_pb2.RecordApproved.FromString(e.data).record_id, "times": 1}
+        for e in events
+    ]
+    stmt = sqlite_insert(applied)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["record_id"], set_={"times": applied.c.times + 1}
+        ),
+        rows,
+    )
+
+
+async def _setup(tmp_path: Path, nats_url: str):  # type: ignore[no-untyped-def]
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/consumer.db")
+    async with db.write_engine.begin() as conn:
+        await conn.run_sync(md.create_all)
+    nc = await connect_nats(nats_url, name="rc-batches")
+    js = nc.jetstream(timeout=10)
+    await ensure_stream(js, name=STREAM, subjects=["rcbatch.>"])
+    for i in range(TOTAL):
+        await js.publish(
+            SUBJECT,
+            events_pb2.RecordApproved(record_id=f"r{i}").SerializeToString(),
+            headers={"Nats-Msg-Id": f"ev-{i}"},
+        )
+    return db, nc, js
+
+
+def _consumer(js, db: Database, **kw) -> DurableConsumer:  # type: ignore[no-untyped-def]
+    return DurableConsumer(
+        js=js,
+        db=db,
+        table=processed,
+        stream=STREAM,
+        durable=kw.pop("durable", "rc-batches"),
+        subjects=[SUBJECT],
+        handler=kw.pop("handler", _handler),
+        batch_size=10,
+        fetch_timeout_s=0.2,
+        **kw,
+    )
+
+
+async def _count(db: Database) -> int:
+    async with db.read() as s:
+        return (await s.execute(select(func.count()).select_from(applied))).scalar_one()
+
+
+async def _until(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(600):
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never reached: {what}")
+
+
+async def _times(db: Database) -> dict[str, int]:
+    async with db.read() as s:
+        return dict((await s.execute(select(applied.c.record_id, applied.c.times))).all())
+
+
+async def test_prefetched_batch_is_handed_back_on_stop_and_applied_once_after_restart(
+    tmp_path: Path, nats_server_factory
+) -> None:
+    nats = nats_server_factory()
+    db, nc, js = await _setup(tmp_path, nats.url)
+    try:
+        # A long ack wait: whatever the first consumer held must come back by its nak, not by
+        # the ack wait running out.
+        # It is stopped while applying its first batch, when the next one is already pulled.
+        stop = asyncio.Event()
+
+        async def stop_after_first(session, events: list[Event]) -> None:  # type: ignore[no-untyped-def]
+            await _handler(session, events)
+            stop.set()
+
+        first = _consumer(js, db, ack_wait_s=300, handler=stop_after_first)
+        await first.run(stop)
+        assert first.applied_total == 10
+        info = await js.consumer_info(STREAM, "rc-batches")
+        assert info.ack_floor.stream_seq == 10, "the applied batch is acknowledged"
+        assert info.delivered.stream_seq == 20, "the next batch had been pulled ahead"
+
+        # The prefetched batch was handed back (nak): it comes again at once, not after the
+        # 300 s ack wait (which would outlast the wait below).
+        second = _consumer(js, db, ack_wait_s=300)
+        stop2 = asyncio.Event()
+        task2 = asyncio.create_task(second.run(stop2))
+        await _until(lambda: _eq(_count(db), TOTAL), "every event applied")
+        stop2.set()
+        await task2
+        assert set((await _times(db)).values()) == {1}, "no event applied twice"
+        assert first.applied_total + second.applied_total == TOTAL
+    finally:
+        await nc.close()
+        await db.dispose()
+
+
+async def test_crash_between_commit_and_ack_redelivers_and_skips(
+    tmp_path: Path, nats_server_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nats = nats_server_factory()
+    db, nc, js = await _setup(tmp_path, nats.url)
+    try:
+        # The first process commits its batches but dies before any ack reaches the server.
+        async def lost_ack(self: Msg) -> None:
+            return None
+
+        with monkeypatch.context() as m:
+            m.setattr(Msg, "ack", lost_ack)
+            m.setattr(Msg, "nak", lost_ack)
+            crashed = _consumer(js, db, ack_wait_s=1.0)
+            stop = asyncio.Event()
+            task = asyncio.create_task(crashed.run(stop))
+            await _until(lambda: _ge(_count(db), 30), "some batches committed")
+            stop.set()
+            await task
+        committed = await _count(db)
+
+        again = _consumer(js, db, ack_wait_s=1.0)
+        stop2 = asyncio.Event()
+        task2 = asyncio.create_task(again.run(stop2))
+        await _until(lambda: _eq(_count(db), TOTAL), "every event applied")
+        await _until(lambda: _caught_up(js), "every delivery acknowledged")
+        stop2.set()
+        await task2
+        assert again.duplicates_total >= committed, "the unacked batches came back and were skipped"
+        assert set((await _times(db)).values()) == {1}, "no event applied twice"
+    finally:
+        await nc.close()
+        await db.dispose()
+
+
+async def test_durable_names_carry_the_deployment_prefix(
+    tmp_path: Path, nats_server_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nats = nats_server_factory()
+    db, nc, js = await _setup(tmp_path, nats.url)
+    try:
+        monkeypatch.setenv("CONSUMER_PREFIX", "blue-")
+        blue = _consumer(js, db)
+        assert (blue.durable, blue.nats_durable) == ("rc-batches", "blue-rc-batches")
+        stop = asyncio.Event()
+        task = asyncio.create_task(blue.run(stop))
+        await _until(lambda: _eq(_count(db), TOTAL), "every event applied")
+        stop.set()
+        await task
+        info = await js.consumer_info(STREAM, "blue-rc-batches")
+        assert info.name == "blue-rc-batches"
+        # Processed ids keep the unprefixed name (the database is the deployment's own).
+        async with db.read() as s:
+            names = set((await s.execute(select(processed.c.consumer).distinct())).scalars())
+        assert names == {"rc-batches"}
+        monkeypatch.setenv("CONSUMER_PREFIX", "bad.prefix")
+        with pytest.raises(ValueError):
+            _consumer(js, db)
+    finally:
+        await nc.close()
+        await db.dispose()
+
+
+async def _ge(value, n: int) -> bool:  # type: ignore[no-untyped-def]
+    return (await value) >= n
+
+
+async def _eq(value, n: int) -> bool:  # type: ignore[no-untyped-def]
+    return (await value) == n
+
+
+async def _caught_up(js) -> bool:  # type: ignore[no-untyped-def]
+    info = await js.consumer_info(STREAM, "rc-batches")
+    return info.num_ack_pending == 0 and info.num_pending == 0
