@@ -158,6 +158,7 @@ def main() -> int:
             **base_env,
             "HTTP_HOST": "127.0.0.1",
             "HTTP_PORT": str(layout.gateway_port),
+            "AUDIT_SPOOL_DIR": str(layout.var / "audit-spool"),
             **{f"{s.upper()}_ADDR": f"127.0.0.1:{layout.grpc_port(s)}" for s in SERVICES},
         }
         argv = [sys.executable, "-m", "gateway", "serve"]

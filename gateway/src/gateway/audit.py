@@ -1,9 +1,13 @@
 """Request audit: `gateway.audit.recorded` events (ActionAudited) published to JetStream.
 
-The gateway has no database, so there is no transactional outbox: events wait in a bounded
-in-memory queue and are published with `Nats-Msg-Id` = event id (JetStream drops duplicates of a
-retry), retried with backoff while NATS is away. Limits, by design: events still queued when the
-process dies are lost, and when the queue is full the oldest are dropped (counted in `dropped`).
+The gateway has no database, so there is no transactional outbox. Each event is appended to this
+worker's segment of a local spool (`AUDIT_SPOOL_DIR`, see `audit_spool.py`), which is the queue the
+publisher reads. Events are published with `Nats-Msg-Id` = event id (JetStream drops duplicates of
+a retry) and retried with backoff while NATS is away. The segment is emptied whenever all of it
+has been published, and a dead worker's unpublished events are published by the next worker that
+starts. Without a spool directory (AUDIT_SPOOL_DIR empty, or a failed write to it) events wait in
+a bounded in-memory queue instead: lost with the process, the oldest dropped when it is full
+(counted in `dropped`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nats.aio.client import Client as NatsClient
@@ -28,6 +33,8 @@ from zizhu_common.messaging import (
 )
 from zizhu_contracts.common.v1 import common_pb2
 
+from gateway.audit_spool import AuditSpool
+
 if TYPE_CHECKING:
     from starlette.requests import Request
 
@@ -38,6 +45,8 @@ log = logging.getLogger(__name__)
 AUDIT_SCOPE_KEY = "zizhu.audit"
 SUBJECT = "gateway.audit.recorded"
 PRODUCER = "gateway"
+EVENT_TYPE = common_pb2.ActionAudited.DESCRIPTOR.full_name
+SPOOL_SYNC_INTERVAL_S = 1.0
 
 OUTCOME_SUCCEEDED = common_pb2.AUDIT_OUTCOME_SUCCEEDED
 OUTCOME_DENIED = common_pb2.AUDIT_OUTCOME_DENIED
@@ -138,9 +147,12 @@ class AuditPublisher:
         publish_timeout_s: float,
         duplicate_window_s: float,
         replicas: int,
+        spool_dir: str = "",
     ) -> None:
         self.nats_url = nats_url
-        self.queue: deque[common_pb2.ActionAudited] = deque(maxlen=queue_size)
+        # (event id, ActionAudited bytes), oldest first
+        self.queue: deque[tuple[str, bytes]] = deque(maxlen=queue_size)
+        self.spool = AuditSpool(Path(spool_dir)) if spool_dir else None
         self.publish_timeout_s = publish_timeout_s
         self.duplicate_window_s = duplicate_window_s
         self.replicas = replicas
@@ -149,35 +161,64 @@ class AuditPublisher:
         self._wakeup = asyncio.Event()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._sync_task: asyncio.Task[None] | None = None
         self._nc: NatsClient | None = None
 
     def record(self, event: common_pb2.ActionAudited) -> None:
-        """Queue an event without waiting; the oldest is dropped when the queue is full."""
+        """Spool (or queue in memory) an event without waiting."""
+        payload = event.SerializeToString()
+        if self.spool is not None:
+            try:
+                self.spool.append(payload)
+                self._wakeup.set()
+                return
+            except OSError as exc:
+                log.error("audit spool write failed, event kept in memory only: %s", exc)
+        self._enqueue(event.meta.event_id, payload)
+
+    def _enqueue(self, event_id: str, payload: bytes) -> None:
         if len(self.queue) == self.queue.maxlen:
             self.dropped += 1
             log.error("audit queue full, dropping the oldest event (dropped=%d)", self.dropped)
-        self.queue.append(event)
+        self.queue.append((event_id, payload))
         self._wakeup.set()
 
     def start(self) -> None:
-        """Start the background publisher."""
+        """Open the spool (publishing what dead workers left in it) and start publishing."""
+        if self.spool is not None:
+            self.spool.open()
+            self._sync_task = asyncio.create_task(self._sync_spool(), name="audit-spool-sync")
         self._task = asyncio.create_task(self._run(), name="audit-publisher")
+
+    async def _sync_spool(self) -> None:
+        assert self.spool is not None
+        while True:
+            await asyncio.sleep(SPOOL_SYNC_INTERVAL_S)
+            if self.spool.dirty:
+                try:
+                    await asyncio.to_thread(self.spool.sync)
+                except OSError as exc:
+                    log.error("audit spool fsync failed: %s", exc)
 
     async def stop(self, *, flush_timeout_s: float = 5.0) -> None:
         """Try to publish what is queued, then disconnect."""
         deadline = asyncio.get_running_loop().time() + flush_timeout_s
-        while self.queue and self._nc is not None and self._nc.is_connected:
+        while self._backlog() and self._nc is not None and self._nc.is_connected:
             if asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.05)
         self._stop.set()
         self._wakeup.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        for task in (self._task, self._sync_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self.queue:
             log.error("gateway stopping with %d audit events unpublished", len(self.queue))
+        # An unpublished spool segment stays on disk for the next worker that starts.
+        if self.spool is not None:
+            self.spool.close()
         if self._nc is not None and not self._nc.is_closed:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._nc.close(), timeout=2)
@@ -204,24 +245,37 @@ class AuditPublisher:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
+    def _backlog(self) -> bool:
+        return bool(self.queue) or (self.spool is not None and self.spool.pending)
+
+    def _next(self) -> tuple[str, bytes, int] | None:
+        """The oldest unpublished event: (event id, bytes, spool offset after it or -1)."""
+        if self.queue:  # memory first: events the spool could not take
+            event_id, payload = self.queue[0]
+            return event_id, payload, -1
+        if self.spool is not None:
+            nxt = self.spool.peek()
+            if nxt is not None:
+                end, payload = nxt
+                return common_pb2.ActionAudited.FromString(payload).meta.event_id, payload, end
+        return None
+
     async def _run(self) -> None:
         js = await self._connect()
         backoff = 0.2
         while not self._stop.is_set():
-            if not self.queue:
+            item = self._next()
+            if item is None:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            event = self.queue[0]
+            event_id, payload, spool_end = item
             try:
                 await js.publish(
                     SUBJECT,
-                    event.SerializeToString(),
+                    payload,
                     timeout=self.publish_timeout_s,
-                    headers={
-                        EVENT_ID_HEADER: event.meta.event_id,
-                        EVENT_TYPE_HEADER: event.DESCRIPTOR.full_name,
-                    },
+                    headers={EVENT_ID_HEADER: event_id, EVENT_TYPE_HEADER: EVENT_TYPE},
                 )
             except Exception as exc:  # NATS away or slow: keep the event, retry it
                 log.warning("audit publish failed, will retry: %s", exc)
@@ -230,5 +284,9 @@ class AuditPublisher:
                 continue
             backoff = 0.2
             self.published += 1
-            if self.queue and self.queue[0] is event:
-                self.queue.popleft()
+            if spool_end < 0:
+                if self.queue and self.queue[0][0] == event_id:
+                    self.queue.popleft()
+            elif self.spool is not None:
+                # record() only appends (on this same event loop), so the offset stays valid.
+                self.spool.advance(spool_end)

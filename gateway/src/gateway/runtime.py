@@ -41,6 +41,7 @@ class GatewayRuntime:
             publish_timeout_s=settings.audit_publish_timeout_s,
             duplicate_window_s=settings.nats_duplicate_window_s,
             replicas=settings.nats_stream_replicas,
+            spool_dir=settings.audit_spool_dir,
         )
 
     @property

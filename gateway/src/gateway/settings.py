@@ -42,8 +42,10 @@ class Settings(ServiceSettings):
     # Request bodies: JSON requests and file uploads (multipart).
     max_json_bytes: int = 1024 * 1024
     max_upload_bytes: int = 20 * 1024 * 1024
-    max_import_rows: int = 5000
 
     # Audit events: bounded in-memory queue in front of JetStream.
+    # Local spool (a directory per pod, e.g. an emptyDir) that keeps unpublished audit events
+    # across a worker's death; empty keeps them in memory only.
+    audit_spool_dir: str = ""
     audit_queue_size: int = 10_000
     audit_publish_timeout_s: float = 5.0
