@@ -288,6 +288,14 @@ def test_the_v332_unfunded_story_end_to_end(flow: Flow) -> None:
         6, 2, 4,
     )  # fmt: skip
 
+    # The province's run covers its schools: a school inside sees it (an ancestor's run).
+    assert (
+        flow.ok("hy_operator", "GET", f"/reconcile/runs/{run['run_id']}")["run_id"] == run["run_id"]
+    )
+    assert run["run_id"] in {
+        r["run_id"] for r in flow.ok("hy_operator", "GET", "/reconcile/runs")["items"]
+    }
+
     # 华阳小学 sees its three students with their groups and reports reasons.
     school = {x["student_name"]: x for x in flow.unfunded("hy_operator", **AUTUMN)}
     assert set(school) == {"李子涵", "张浩然", "刘梓轩"}

@@ -10,11 +10,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
+from zizhu_common.errors import NotFound
 from zizhu_contracts.common.v1 import common_pb2
 from zizhu_contracts.reconcile.v1 import reconcile_pb2 as pb
 
 from gateway.deps import CurrentUser, Reconcile
-from gateway.policy import guard
+from gateway.policy import governs, guard
 from gateway.schemas.common import (
     IdTypeName,
     OrgCode,
@@ -174,7 +175,7 @@ async def list_runs(
         caller=caller,
     )
     return RunPage(
-        items=[run_read(r) for r in resp.runs],
+        items=[run_read(r) for r in resp.runs if governs(caller, r.org_path, "数据比对")],
         next_page_token=resp.page.next_page_token,
         total=resp.page.total,
     )
@@ -189,6 +190,9 @@ async def list_runs(
 async def get_run(run_id: RunId, caller: CurrentUser, reconcile: Reconcile) -> RunRead:
     """One run with its periods, times and counts."""
     resp = await reconcile.GetRun(pb.GetRunRequest(run_id=run_id), caller=caller)
+    # A run covers its root's subtree: the caller sees its own area's runs and those above it.
+    if not governs(caller, resp.run.org_path, "数据比对"):
+        raise NotFound("数据比对不存在或不在本辖区内", code="NOT_FOUND", field="run_id")
     return run_read(resp.run)
 
 

@@ -202,6 +202,7 @@ class Run(_message.Message):
     SCHEDULE_SLOT_FIELD_NUMBER: _builtins.int
     UNFUNDED_REOPENED_FIELD_NUMBER: _builtins.int
     STUDENTS_FUNDED_FIELD_NUMBER: _builtins.int
+    ORG_PATH_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     trigger: Global___RunTrigger.ValueType
     org_code: _builtins.str
@@ -224,6 +225,8 @@ class Run(_message.Message):
     unfunded_reopened: _builtins.int
     students_funded: _builtins.int
     """Of the students checked, those holding an approved 助困 record."""
+    org_path: _builtins.str
+    """Materialised path of org_code (the national root's for a national run), for scope checks."""
     @_builtins.property
     def periods(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.AidPeriod]: ...
     @_builtins.property
@@ -258,10 +261,11 @@ class Run(_message.Message):
         schedule_slot: _builtins.str = ...,
         unfunded_reopened: _builtins.int = ...,
         students_funded: _builtins.int = ...,
+        org_path: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration_ms", b"duration_ms", "error_message", b"error_message", "findings_cleared", b"findings_cleared", "findings_raised", b"findings_raised", "finished_at", b"finished_at", "include_verification", b"include_verification", "org_code", b"org_code", "period_counts", b"period_counts", "periods", b"periods", "run_id", b"run_id", "schedule_slot", b"schedule_slot", "started_at", b"started_at", "status", b"status", "students_checked", b"students_checked", "students_funded", b"students_funded", "trigger", b"trigger", "triggered_by", b"triggered_by", "unfunded_closed", b"unfunded_closed", "unfunded_open", b"unfunded_open", "unfunded_opened", b"unfunded_opened", "unfunded_reopened", b"unfunded_reopened"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration_ms", b"duration_ms", "error_message", b"error_message", "findings_cleared", b"findings_cleared", "findings_raised", b"findings_raised", "finished_at", b"finished_at", "include_verification", b"include_verification", "org_code", b"org_code", "org_path", b"org_path", "period_counts", b"period_counts", "periods", b"periods", "run_id", b"run_id", "schedule_slot", b"schedule_slot", "started_at", b"started_at", "status", b"status", "students_checked", b"students_checked", "students_funded", b"students_funded", "trigger", b"trigger", "triggered_by", b"triggered_by", "unfunded_closed", b"unfunded_closed", "unfunded_open", b"unfunded_open", "unfunded_opened", b"unfunded_opened", "unfunded_reopened", b"unfunded_reopened"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

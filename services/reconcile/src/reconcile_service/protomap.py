@@ -38,6 +38,7 @@ def run_pb(run: RunRow) -> pb.Run:
         trigger=run.trigger,  # type: ignore[arg-type]
         periods=[period_pb(p) for p in run.periods],
         org_code=run.org_code,
+        org_path=run.org_path,
         include_verification=run.include_verification,
         status=run.status,  # type: ignore[arg-type]
         triggered_by=run.triggered_by,
