@@ -18,6 +18,7 @@ from zizhu_contracts.common.v1 import common_pb2
 from bench.aidload import (
     PERIOD,
     PROJECT,
+    Province,
     RosterProcess,
     load_roster,
     province,
@@ -39,7 +40,9 @@ def _best(fn, runs: int = 3) -> float:  # type: ignore[no-untyped-def]
     return best
 
 
-async def _import(url: str, roster_addr: str, prov, content: bytes, n: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+async def _import(
+    url: str, roster_addr: str, prov: Province, content: bytes, n: int
+) -> tuple[float, float, float]:
     from aid_service import tables
 
     env = await start_aid(url, roster_addr, prov)
@@ -52,7 +55,10 @@ async def _import(url: str, roster_addr: str, prov, content: bytes, n: int) -> t
         started = time.perf_counter()
         resp = await env.stub.ImportRecords(request, metadata=operator.to_metadata(), timeout=900)
         elapsed = time.perf_counter() - started
-        roster_s = env.services.deps.roster.wait_s
+        # The import overlaps its CheckEnrollment calls with its own work: what it spent
+        # blocked on roster's answers is what roster cost it beyond aid's own part.
+        roster_s = env.services.imports.roster_blocked_s
+        in_flight_s = env.services.deps.roster.wait_s
         summary = resp.summary
         assert summary.committed, [(e.row, e.code, e.message) for e in summary.errors[:5]]
         async with env.db.read() as session:
@@ -62,7 +68,7 @@ async def _import(url: str, roster_addr: str, prov, content: bytes, n: int) -> t
         assert stored == n == summary.created_count, (stored, n, summary.created_count)
     finally:
         await env.close()
-    return elapsed, roster_s
+    return elapsed, roster_s, in_flight_s
 
 
 @benchmark(
@@ -94,13 +100,13 @@ def run(ctx: Context) -> Result:
             )
         )
         parse_s = _best(lambda: xlsx.parse_upload(content, project_code=PROJECT))
-        sqlite_s, sqlite_roster = asyncio.run(
+        sqlite_s, sqlite_roster, sqlite_flight = asyncio.run(
             _import(
                 f"sqlite+aiosqlite:///{ctx.tempdir('aid')}/aid.db", roster.addr, prov, content, n
             )
         )
         pg.create_database("bench_aid_import")
-        pg_s, pg_roster = asyncio.run(
+        pg_s, pg_roster, pg_flight = asyncio.run(
             _import(pg.url("bench_aid_import"), roster.addr, prov, content, n)
         )
     finally:
@@ -112,11 +118,13 @@ def run(ctx: Context) -> Result:
         f"rows: {n} in one .xlsx ({len(content) / 1e6:.1f} MB), project {PROJECT} (普通高中国家助学金,"
         " recognition required), bank card on every row",
         f"roster set-up (学籍 and 认定 imports into the real roster, not timed): {setup_s:.1f} s",
-        f"SQLite (embedded default): {sqlite_s:.2f} s = {sqlite_rate:,.0f} rows/s, of which "
-        f"{sqlite_roster:.2f} s awaiting roster's CheckEnrollment; aid alone "
+        f"SQLite (embedded default): {sqlite_s:.2f} s = {sqlite_rate:,.0f} rows/s; roster's "
+        f"CheckEnrollment calls in flight {sqlite_flight:.2f} s, overlapped with aid's work except "
+        f"{sqlite_roster:.2f} s blocked on answers; aid alone "
         f"{n / max(sqlite_s - sqlite_roster, 1e-9):,.0f} rows/s",
-        f"PostgreSQL: {pg_s:.2f} s = {pg_rate:,.0f} rows/s, of which {pg_roster:.2f} s awaiting "
-        f"roster; aid alone {n / max(pg_s - pg_roster, 1e-9):,.0f} rows/s",
+        f"PostgreSQL: {pg_s:.2f} s = {pg_rate:,.0f} rows/s; CheckEnrollment in flight "
+        f"{pg_flight:.2f} s, blocked {pg_roster:.2f} s; aid alone "
+        f"{n / max(pg_s - pg_roster, 1e-9):,.0f} rows/s",
         f"anchor: raw python-calamine read {raw_s:.2f} s; aid's parse {parse_s:.2f} s = "
         f"{ratio:.2f}x (target <= {PARSE_RATIO_TARGET}x: {'PASS' if ratio <= PARSE_RATIO_TARGET else 'FAIL'})",
         "figure: the slower of the two databases",

@@ -182,13 +182,17 @@ def parse_upload(content: bytes, *, project_code: str, max_rows: int = MAX_ROWS)
             field="file",
         )
     try:
-        wb = CalamineWorkbook.from_filelike(io.BytesIO(content))
-        names = wb.sheet_names
-        sheet = (
-            wb.get_sheet_by_name(DATA_SHEET) if DATA_SHEET in names else wb.get_sheet_by_index(0)
-        )
-        data = sheet.to_python(skip_empty_area=False)
-        info = wb.get_sheet_by_name(INFO_SHEET).to_python() if INFO_SHEET in names else []
+        # The cells become a million Python objects at once: no cyclic collections meanwhile.
+        with paused_gc():
+            wb = CalamineWorkbook.from_filelike(io.BytesIO(content))
+            names = wb.sheet_names
+            sheet = (
+                wb.get_sheet_by_name(DATA_SHEET)
+                if DATA_SHEET in names
+                else wb.get_sheet_by_index(0)
+            )
+            data = sheet.to_python(skip_empty_area=False)
+            info = wb.get_sheet_by_name(INFO_SHEET).to_python() if INFO_SHEET in names else []
     except (zipfile.BadZipFile, ValueError, OSError, Exception) as exc:  # calamine raises its own
         if isinstance(exc, (InvalidArgument, ResourceExhausted)):
             raise

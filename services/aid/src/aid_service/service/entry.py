@@ -9,7 +9,7 @@ exclusive projects, quota).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -24,6 +24,7 @@ from aid_service.domain.enums import (
     Action,
     EnrollmentOutcome,
     ExclusionScope,
+    HardshipLevel,
     IdType,
     RecordStatus,
 )
@@ -93,6 +94,8 @@ class EntryRow:
     remark: str = ""
     amount: AmountChoice | None = None
     answer: EnrollmentAnswer | None = None
+    # The bank card number sealed for storage (a committing import seals while roster answers).
+    bank_card_sealed: str = ""
 
 
 @dataclass(slots=True)
@@ -140,94 +143,180 @@ def same_number(given: str, known: str) -> bool:
 
 def check_locally(project: Project, rows: Sequence[EntryRow], *, today: date) -> Checked:
     """Checks that need neither roster nor the database."""
-    with paused_gc():
-        return _check_locally(project, rows, today)
+    return LocalChecks(project, today=today).check(rows)
 
 
-def _check_locally(project: Project, rows: Sequence[EntryRow], today: date) -> Checked:
-    ok: list[EntryRow] = []
-    issues: list[RowIssue] = []
-    add = issues.append
-    seen: dict[str, int] = {}
-    amounts: dict[tuple[str, int], AmountChoice | AmountProblem] = {}
-    for r in rows:
-        bad = False
-        name = r.student_name
-        if not name and not r.student_id:
-            add(RowIssue(r.row, "student_name", "", "NAME_REQUIRED", "姓名不能为空"))
-            bad = True
-        elif len(name) > MAX_NAME:
-            add(
-                RowIssue(
-                    r.row, "student_name", name[:20], "NAME_TOO_LONG", f"姓名不超过{MAX_NAME}个字"
-                )
-            )
-            bad = True
-        if not r.student_id:
-            if r.id_type is IdType.RESIDENT_ID:
-                try:
-                    r.id_number = normalize_resident_id_fast(r.id_number, today)
-                except IdentifierError as exc:
-                    add(
-                        RowIssue(
-                            r.row, "id_number", mask_id_number(r.id_number), exc.code, exc.message
-                        )
-                    )
+class LocalChecks:
+    """The local checks over a file fed in consecutive chunks (a pipelined import): duplicates
+    are found across chunks, each amount choice is worked out once."""
+
+    def __init__(self, project: Project, *, today: date) -> None:
+        self.project = project
+        self.today = today
+        self.seen: dict[str, int] = {}
+        self.amounts: dict[tuple[str, int], AmountChoice | AmountProblem] = {}
+
+    def check(self, rows: Sequence[EntryRow]) -> Checked:
+        """The rows of this chunk that passed, and the problems of the others."""
+        with paused_gc():
+            return self._check(rows)
+
+    def _check(self, rows: Sequence[EntryRow]) -> Checked:
+        project, today = self.project, self.today
+        ok: list[EntryRow] = []
+        issues: list[RowIssue] = []
+        add = issues.append
+        keep = ok.append
+        seen = self.seen
+        amounts = self.amounts
+        resident = IdType.RESIDENT_ID
+        normalize = normalize_resident_id_fast
+        for r in rows:
+            bad = False
+            name = r.student_name
+            if not name and not r.student_id:
+                add(RowIssue(r.row, "student_name", "", "NAME_REQUIRED", "姓名不能为空"))
+                bad = True
+            elif len(name) > MAX_NAME:
+                add(RowIssue(r.row, "student_name", name[:20], "NAME_TOO_LONG",
+                             f"姓名不超过{MAX_NAME}个字"))  # fmt: skip
+                bad = True
+            if not r.student_id:
+                id_type = r.id_type
+                if id_type is resident:
+                    try:
+                        r.id_number = normalize(r.id_number, today)
+                    except IdentifierError as exc:
+                        add(RowIssue(r.row, "id_number", mask_id_number(r.id_number), exc.code,
+                                     exc.message))  # fmt: skip
+                        bad = True
+                elif not r.id_number or len(r.id_number) > 30:
+                    add(RowIssue(r.row, "id_number", mask_id_number(r.id_number),
+                                 "ID_NUMBER_REQUIRED", "证件号码不能为空且不超过30位"))  # fmt: skip
                     bad = True
-            elif not r.id_number or len(r.id_number) > 30:
-                add(RowIssue(r.row, "id_number", mask_id_number(r.id_number), "ID_NUMBER_REQUIRED",
-                             "证件号码不能为空且不超过30位"))  # fmt: skip
+                if not bad:
+                    key = r.id_number if id_type is resident else f"{int(id_type)}|{r.id_number}"
+                    first = seen.get(key)
+                    if first is not None:
+                        add(RowIssue(r.row, "id_number", mask_id_number(r.id_number),
+                                     "DUPLICATE_IN_FILE", f"与第{first}行是同一名学生"))  # fmt: skip
+                        bad = True
+                    else:
+                        seen[key] = r.row
+            amount_key = (r.tier_code, r.amount_fen)
+            choice = amounts.get(amount_key)
+            if choice is None:
+                try:
+                    choice = choose_amount(project, tier_code=r.tier_code, amount_fen=r.amount_fen)
+                except AmountProblem as exc:
+                    choice = exc
+                amounts[amount_key] = choice
+            if choice.__class__ is AmountChoice:
+                r.amount = choice  # type: ignore[assignment]
+            else:
+                assert isinstance(choice, AmountProblem)
+                value = r.tier_code if choice.field == "tier_code" else yuan(r.amount_fen)
+                add(RowIssue(r.row, choice.field, value, choice.code, choice.message))
+                bad = True
+            card = r.bank_card_number
+            problem = check_bank_card(card) if card else None
+            if problem:
+                add(RowIssue(r.row, "bank_card_number", mask_bank_card(card), "BANK_CARD_INVALID",
+                             problem))  # fmt: skip
+                bad = True
+            if len(r.bank_name) > MAX_BANK_NAME:
+                add(RowIssue(r.row, "bank_name", r.bank_name[:20], "TEXT_TOO_LONG",
+                             f"开户银行不超过{MAX_BANK_NAME}个字"))  # fmt: skip
+                bad = True
+            if len(r.remark) > MAX_REMARK:
+                add(RowIssue(r.row, "remark", r.remark[:20], "TEXT_TOO_LONG",
+                             f"备注不超过{MAX_REMARK}个字"))  # fmt: skip
                 bad = True
             if not bad:
-                key = f"{int(r.id_type)}|{r.id_number}"
-                first = seen.get(key)
-                if first is not None:
-                    add(RowIssue(r.row, "id_number", mask_id_number(r.id_number), "DUPLICATE_IN_FILE",
-                                 f"与第{first}行是同一名学生"))  # fmt: skip
-                    bad = True
-                else:
-                    seen[key] = r.row
-        amount_key = (r.tier_code, r.amount_fen)
-        choice = amounts.get(amount_key)
-        if choice is None:
-            try:
-                choice = choose_amount(project, tier_code=r.tier_code, amount_fen=r.amount_fen)
-            except AmountProblem as exc:
-                choice = exc
-            amounts[amount_key] = choice
-        if isinstance(choice, AmountProblem):
-            value = r.tier_code if choice.field == "tier_code" else yuan(r.amount_fen)
-            add(RowIssue(r.row, choice.field, value, choice.code, choice.message))
-            bad = True
-        else:
-            r.amount = choice
-        if r.bank_card_number:
-            problem = check_bank_card(r.bank_card_number)
+                keep(r)
+        return Checked(ok, issues)
+
+
+def enrollment_queries(
+    project: Project, period: AidPeriod, school: OrgNode, rows: Sequence[EntryRow]
+) -> list[EnrollmentQuery]:
+    """The roster checks of rows that passed the local checks, in row order."""
+    code, stage = school.org_code, project.stage
+    return [
+        EnrollmentQuery(
+            code,
+            stage,
+            period,
+            r.student_id,
+            r.id_type,
+            "" if r.student_id else r.id_number,
+            r.student_name,
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+class RosterAnswers:
+    """Roster's answers applied to rows, chunk after chunk in row order (a pipelined import):
+    enrolment, 学籍号, recognition, and one row per student across the whole file."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.seen: dict[str, int] = {}
+        self.levels: dict[HardshipLevel | None, str | None] = {}
+
+    def apply(
+        self, rows: Sequence[EntryRow], answers: Sequence[EnrollmentAnswer], issues: list[RowIssue]
+    ) -> list[EntryRow]:
+        """The rows roster confirmed; the problems of the others go to issues."""
+        with paused_gc():
+            return self._apply(rows, answers, issues)
+
+    def _apply(
+        self, rows: Sequence[EntryRow], answers: Sequence[EnrollmentAnswer], issues: list[RowIssue]
+    ) -> list[EntryRow]:
+        project = self.project
+        levels = self.levels
+        seen = self.seen
+        enrolled = EnrollmentOutcome.ENROLLED
+        ok: list[EntryRow] = []
+        keep = ok.append
+        add = issues.append
+        for r, a in zip(rows, answers, strict=True):
+            if a.outcome is not enrolled:
+                fld, code, text = _OUTCOME_TEXT.get(
+                    a.outcome, ("id_number", "ENROLLMENT_CHECK_FAILED", "学籍核验未通过")
+                )
+                value = (
+                    r.student_name
+                    if fld == "student_name"
+                    else mask_id_number(r.id_number or r.student_id)
+                )
+                add(RowIssue(r.row, fld, value, code, text))
+                continue
+            number = r.student_number
+            if number and a.student_number and not same_number(number, a.student_number):
+                add(RowIssue(r.row, "student_number", number, "STUDENT_NUMBER_MISMATCH",
+                             f"学籍号与学籍不一致（学籍中为{a.student_number}）"))  # fmt: skip
+                continue
+            level = a.hardship_level
+            if level in levels:
+                problem = levels[level]
+            else:
+                problem = levels[level] = recognition_problem(project, level)
             if problem:
-                add(RowIssue(r.row, "bank_card_number", mask_bank_card(r.bank_card_number),
-                             "BANK_CARD_INVALID", problem))  # fmt: skip
-                bad = True
-        if len(r.bank_name) > MAX_BANK_NAME:
-            add(
-                RowIssue(
-                    r.row,
-                    "bank_name",
-                    r.bank_name[:20],
-                    "TEXT_TOO_LONG",
-                    f"开户银行不超过{MAX_BANK_NAME}个字",
-                )
-            )
-            bad = True
-        if len(r.remark) > MAX_REMARK:
-            add(
-                RowIssue(
-                    r.row, "remark", r.remark[:20], "TEXT_TOO_LONG", f"备注不超过{MAX_REMARK}个字"
-                )
-            )
-            bad = True
-        if not bad:
-            ok.append(r)
-    return Checked(ok, issues)
+                add(RowIssue(r.row, "id_number", mask_id_number(r.id_number or a.id_number_masked),
+                             "RECOGNITION_REQUIRED", problem))  # fmt: skip
+                continue
+            first = seen.get(a.student_id)
+            if first is not None:
+                add(RowIssue(r.row, "id_number", a.id_number_masked, "DUPLICATE_IN_FILE",
+                             f"与第{first}行是同一名学生"))  # fmt: skip
+                continue
+            seen[a.student_id] = r.row
+            r.answer = a
+            keep(r)
+        return ok
 
 
 async def check_with_roster(
@@ -243,57 +332,10 @@ async def check_with_roster(
     if not rows:
         return checked
     answers = await deps.roster.check_enrollment(
-        caller,
-        [
-            EnrollmentQuery(
-                school_org_code=school.org_code,
-                stage=project.stage,
-                period=period,
-                student_id=r.student_id,
-                id_type=r.id_type,
-                id_number="" if r.student_id else r.id_number,
-                name=r.student_name,
-            )
-            for r in rows
-        ],
+        caller, enrollment_queries(project, period, school, rows)
     )
-    ok: list[EntryRow] = []
-    issues = checked.issues
-    seen: dict[str, int] = {}
-    for r, a in zip(rows, answers, strict=True):
-        if a.outcome is not EnrollmentOutcome.ENROLLED:
-            fld, code, text = _OUTCOME_TEXT.get(
-                a.outcome, ("id_number", "ENROLLMENT_CHECK_FAILED", "学籍核验未通过")
-            )
-            value = (
-                r.student_name
-                if fld == "student_name"
-                else mask_id_number(r.id_number or r.student_id)
-            )
-            issues.append(RowIssue(r.row, fld, value, code, text))
-            continue
-        if (
-            r.student_number
-            and a.student_number
-            and not same_number(r.student_number, a.student_number)
-        ):
-            issues.append(RowIssue(r.row, "student_number", r.student_number, "STUDENT_NUMBER_MISMATCH",
-                                   f"学籍号与学籍不一致（学籍中为{a.student_number}）"))  # fmt: skip
-            continue
-        problem = recognition_problem(project, a.hardship_level)
-        if problem:
-            issues.append(RowIssue(r.row, "id_number", mask_id_number(r.id_number or a.id_number_masked),
-                                   "RECOGNITION_REQUIRED", problem))  # fmt: skip
-            continue
-        first = seen.get(a.student_id)
-        if first is not None:
-            issues.append(RowIssue(r.row, "id_number", a.id_number_masked, "DUPLICATE_IN_FILE",
-                                   f"与第{first}行是同一名学生"))  # fmt: skip
-            continue
-        seen[a.student_id] = r.row
-        r.answer = a
-        ok.append(r)
-    return Checked(ok, issues)
+    ok = RosterAnswers(project).apply(rows, answers, checked.issues)
+    return Checked(ok, checked.issues)
 
 
 async def check_in_database(
@@ -305,17 +347,20 @@ async def check_in_database(
     checked: Checked,
     *,
     ignore_record_id: str = "",
+    slots_checked: bool = False,
 ) -> Checked:
-    """Slot taken, mutually exclusive projects, quota: inside the writing transaction."""
+    """Slot taken, mutually exclusive projects, quota: inside the writing transaction.
+    slots_checked: the slots were looked up already (a pipelined import, see slot_issues);
+    the unique slot index still refuses one taken in between."""
     rows = checked.rows
     issues = checked.issues
     if not rows:
         return checked
     keys = [dedup_key(project, period, r.answer.student_id) for r in rows]  # type: ignore[union-attr]
-    taken = await deps.records.taken_slots(session, keys)
+    taken = {} if slots_checked else await deps.records.taken_slots(session, keys)
     taken.pop("", None)
     conflicts: dict[str, str] = {}
-    others = await _exclusive_projects(deps, session, project)
+    others = await exclusive_projects(deps, session, project)
     if others:
         found = await deps.records.live_of_students(
             session,
@@ -362,7 +407,7 @@ async def check_in_database(
     return Checked(ok, issues)
 
 
-async def _exclusive_projects(
+async def exclusive_projects(
     deps: Deps, session: AsyncSession, project: Project
 ) -> dict[str, ExclusionScope]:
     """Projects excluded by this one or excluding it, with the widest scope."""
@@ -377,6 +422,36 @@ async def _exclusive_projects(
                     else e.scope
                 )
     return out
+
+
+def slot_keys(project: Project, period: AidPeriod, rows: Sequence[EntryRow]) -> list[str]:
+    """The slot (dedup key) each roster-confirmed row would take."""
+    slot = dedup_key(project, period, "")
+    return [slot + r.answer.student_id for r in rows]  # type: ignore[union-attr]
+
+
+def slot_issues(
+    project: Project,
+    period: AidPeriod,
+    rows: Sequence[EntryRow],
+    keys: Sequence[str],
+    taken: dict[str, str],
+    issues: list[RowIssue],
+) -> list[EntryRow]:
+    """The rows whose slot is free; a DUPLICATE_RECORD issue for the others."""
+    if not taken:
+        return list(rows)
+    when = period.school_year + "学年" if project.annual else period.label
+    ok: list[EntryRow] = []
+    for r, key in zip(rows, keys, strict=True):
+        holder = taken.get(key)
+        if holder:
+            issues.append(RowIssue(r.row, "id_number", r.answer.id_number_masked,  # type: ignore[union-attr]
+                                   "DUPLICATE_RECORD",
+                                   f"该学生{when}已有本项目资助记录（记录号{holder}）"))  # fmt: skip
+        else:
+            ok.append(r)
+    return ok
 
 
 def build_records(
@@ -447,17 +522,69 @@ def bulk_rows(
     period: AidPeriod,
     school: OrgNode,
     rows: Sequence[EntryRow],
-    sealed_cards: Sequence[str],
+    sealed_cards: Sequence[str] | None = None,
     *,
     import_id: str,
     now_value: Any,
 ) -> list[tuple[Any, ...]]:
     """Insert tuples (RecordRepository.RECORD_COLUMNS order) of new DRAFT imported records,
-    without building domain objects: the fast path of a large template import."""
+    without building domain objects: the fast path of a large template import. Bank card
+    numbers come sealed: sealed_cards (one per row) or EntryRow.bank_card_sealed."""
+    if sealed_cards is not None:
+        for r, card in zip(rows, sealed_cards, strict=True):
+            r.bank_card_sealed = card
+    parts = bulk_row_parts(deps, caller, project, period, school, rows, import_id=import_id,
+                           now_value=now_value, part_size=max(len(rows), 1))  # fmt: skip
+    return [t for part in parts for t in part]
+
+
+def bulk_row_parts(
+    deps: Deps,
+    caller: CallerContext,
+    project: Project,
+    period: AidPeriod,
+    school: OrgNode,
+    rows: Sequence[EntryRow],
+    *,
+    import_id: str,
+    now_value: Any,
+    part_size: int = 5000,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """bulk_rows in consecutive parts, each built when asked for (while the database stores the
+    previous one). The tuples are in student id order, which is the order of the slot (dedup
+    key) and student indexes, with record ids given in that order too: the database then
+    appends to those indexes instead of inserting at random places (about a third less work
+    for 100,000 rows)."""
+    ordered = sorted(rows, key=_student_id)
+    ids = IdBlock("R")
+    for start in range(0, len(ordered), part_size):
+        with paused_gc():
+            part = _bulk_rows(deps, caller, project, period, school,
+                              ordered[start : start + part_size], ids, import_id, now_value)  # fmt: skip
+        yield part
+
+
+def record_tuples(
+    deps: Deps,
+    caller: CallerContext,
+    project: Project,
+    period: AidPeriod,
+    school: OrgNode,
+    rows: Sequence[EntryRow],
+    ids: IdBlock,
+    *,
+    import_id: str,
+    now_value: Any,
+) -> list[tuple[Any, ...]]:
+    """bulk_rows of one part of an import (in student id order, ids from the import's block)."""
     with paused_gc():
-        return _bulk_rows(
-            deps, caller, project, period, school, rows, sealed_cards, import_id, now_value
-        )
+        ordered = sorted(rows, key=_student_id)
+        return _bulk_rows(deps, caller, project, period, school, ordered, ids, import_id,
+                          now_value)  # fmt: skip
+
+
+def _student_id(r: EntryRow) -> str:
+    return r.answer.student_id if r.answer else ""
 
 
 def _bulk_rows(
@@ -467,11 +594,11 @@ def _bulk_rows(
     period: AidPeriod,
     school: OrgNode,
     rows: Sequence[EntryRow],
-    sealed_cards: Sequence[str],
+    ids: IdBlock,
     import_id: str,
     now_value: Any,
 ) -> list[tuple[Any, ...]]:
-    ids = IdBlock("R")
+    next_id = ids.next
     code, year, term = project.project_code, period.school_year, int(period.term)
     stage, category, owner = int(project.stage), int(project.category), int(project.owner_type)
     school_code, school_path = school.org_code, school.org_path
@@ -479,19 +606,21 @@ def _bulk_rows(
     slot = f"{code}|{year if project.annual else period.key}|"
     out: list[tuple[Any, ...]] = []
     append = out.append
-    for r, card in zip(rows, sealed_cards, strict=True):
+    for r in rows:
         a = r.answer
         amount = r.amount
         assert a is not None and amount is not None
+        level = a.hardship_level
+        fen = amount.amount_fen
         append((
-            ids.next(), code, year, term, a.student_id,
+            next_id(), code, year, term, a.student_id,
             a.id_number_blind_index or deps.blind_index(r.id_number, int(r.id_type)),
             a.id_number_masked or mask_id_number(r.id_number), int(r.id_type),
             a.name or r.student_name, a.student_number, school_code, school_path, stage,
-            category, owner, a.grade, a.class_name, amount.amount_fen, amount.tier_code,
-            int(a.hardship_level) if a.hardship_level else None, r.bank_name, card,
+            category, owner, a.grade, a.class_name, fen, amount.tier_code,
+            int(level) if level else None, r.bank_name, r.bank_card_sealed,
             mask_bank_card(r.bank_card_number) if r.bank_card_number else "", r.remark, draft,
-            None, "", "", "", actor, now_value, imported, amount.amount_fen, import_id, "", None,
+            None, "", "", "", actor, now_value, imported, fen, import_id, "", None,
             None, None, now_value, 1, slot + a.student_id,
         ))  # fmt: skip
     return out
