@@ -228,3 +228,23 @@ def test_unknown_key_and_garbage_are_refused(signer: Sm2Signer) -> None:
     for garbage in ["", "a.b", "a.b.c", "!!!.???.###"]:
         with pytest.raises(TokenError):
             verify_token(garbage, {signer.key_id: signer.verifier}, now=1_000)
+
+
+def test_encrypt_many_and_the_empty_value_share_one_format() -> None:
+    from zizhu_common.crypto import FieldCipher, personal_data_cipher
+
+    cipher = personal_data_cipher("s" * 32, key_id="k2", previous_keys="k1=" + "o" * 32)
+    values = ["110101199003077777", "", "6222020200112233445"]
+    sealed = cipher.encrypt_many(values, context="bank_card")
+    assert len(set(sealed)) == 3 and all(v.startswith("sm4g1:k2:") for v in sealed)
+    assert [cipher.decrypt(v, context="bank_card") for v in sealed] == values
+    assert cipher.encrypt_many(values, context="bank_card", keep_empty=True)[1] == ""
+    # a plain FieldCipher of the same secrets reads them and finds the same blind index
+    plain = FieldCipher("s" * 32, key_id="k2")
+    assert plain.decrypt(sealed[0], context="bank_card") == values[0]
+    assert plain.blind_index("x", context="id") == cipher.blind_index("x", context="id")
+    # the old key still decrypts, the index secret survives a rotation
+    old = personal_data_cipher("o" * 32, key_id="k1")
+    assert cipher.decrypt(old.encrypt("旧值", context="c"), context="c") == "旧值"
+    rotated = personal_data_cipher("n" * 32, key_id="k3", previous_keys="index=" + "s" * 32)
+    assert rotated.blind_index("x", context="id") == cipher.blind_index("x", context="id")

@@ -20,7 +20,6 @@ from aid_service.domain.orgs import OrgNode
 from aid_service.domain.periods import AidPeriod
 from aid_service.domain.projects import AmountTier, Project
 from aid_service.repository.records import RECORD_COLUMNS, record_values
-from aid_service.sealing import BulkSealer
 from aid_service.service.context import Deps
 from aid_service.service.entry import (
     EntryRow,
@@ -53,7 +52,7 @@ def idn(n: int) -> str:
 def deps(roster: FakeRoster) -> Deps:
     settings = Settings(zizhu_env="test", database_url="sqlite+aiosqlite:///:memory:")
     return Deps(settings=settings, db=None, outbox=None, roster=roster,  # type: ignore[arg-type]
-                cipher=FieldCipher("k" * 32), sealer=BulkSealer("k" * 32),
+                cipher=FieldCipher("k" * 32),
                 clock=lambda: datetime(2026, 11, 20, tzinfo=UTC))  # fmt: skip
 
 

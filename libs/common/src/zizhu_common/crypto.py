@@ -94,6 +94,10 @@ class FieldCipher:
     `context` (e.g. the column name) is authenticated data: a value copied into another column
     does not decrypt there. The blind-index key is derived separately and does not rotate, so
     lookups keep working across encryption-key rotations.
+
+    Non-empty values go through GmSSL's one-shot SM4-GCM and HMAC-SM3 calls (2–4 µs a value,
+    against ~17 µs for `cryptography`'s per-value cipher objects); the empty string, which GmSSL
+    refuses, goes through `cryptography`. Both give the same format and the same blind index.
     """
 
     def __init__(
@@ -115,14 +119,44 @@ class FieldCipher:
         self._index_key = derive_key(
             index_secret if index_secret is not None else secret, label="zizhu/blind-index/sm3"
         )
+        self._head = f"{_FIELD_PREFIX}:{key_id}:"
+        self._aads: dict[str, bytes] = {}
+
+    def _aad_of(self, context: str) -> bytes:
+        aad = self._aads.get(context)
+        if aad is None:
+            aad = self._aads[context] = self._aad(context)
+        return aad
 
     def encrypt(self, plaintext: str, *, context: str = "") -> str:
         """Encrypt a text value under the current key; a fresh nonce every call."""
-        nonce = os.urandom(_NONCE_BYTES)
-        enc = Cipher(algorithms.SM4(self._keys[self.key_id]), modes.GCM(nonce)).encryptor()
-        enc.authenticate_additional_data(self._aad(context))
-        body = enc.update(plaintext.encode()) + enc.finalize()
-        return f"{_FIELD_PREFIX}:{self.key_id}:{_b64u(nonce + body + enc.tag)}"
+        return self._seal(plaintext.encode(), os.urandom(_NONCE_BYTES), self._aad_of(context))
+
+    def encrypt_many(
+        self, values: list[str], *, context: str = "", keep_empty: bool = False
+    ) -> list[str]:
+        """Encrypt many values (one system call for all nonces); with keep_empty, "" stays ""."""
+        aad = self._aad_of(context)
+        nonces = os.urandom(_NONCE_BYTES * len(values))
+        out = []
+        for i, value in enumerate(values):
+            if keep_empty and not value:
+                out.append("")
+            else:
+                nonce = nonces[_NONCE_BYTES * i : _NONCE_BYTES * (i + 1)]
+                out.append(self._seal(value.encode(), nonce, aad))
+        return out
+
+    def _seal(self, data: bytes, nonce: bytes, aad: bytes) -> str:
+        key = self._keys[self.key_id]
+        if data:
+            body, tag = gmssl_pyx.sm4_gcm_encrypt(key, nonce, aad, data)
+        else:  # GmSSL refuses empty input
+            enc = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
+            enc.authenticate_additional_data(aad)
+            body = enc.update(data) + enc.finalize()
+            tag = enc.tag
+        return self._head + _b64u(nonce + body + tag)
 
     def decrypt(self, token: str, *, context: str = "") -> str:
         """Decrypt a value written by `encrypt`; raises CryptoError when it was altered."""
@@ -145,11 +179,21 @@ class FieldCipher:
 
     def blind_index(self, value: str, *, context: str = "") -> str:
         """Hex HMAC-SM3 of a normalised value, for exact lookups without decrypting."""
-        return hmac_sm3(self._index_key, self._aad(context) + value.encode()).hex()
+        return gmssl_pyx.sm3_hmac(self._index_key, self._aad_of(context) + value.encode()).hex()
 
     @staticmethod
     def _aad(context: str) -> bytes:
         return f"zizhu-field:{context}|".encode()
+
+
+def personal_data_cipher(key: str, *, key_id: str = "k1", previous_keys: str = "") -> FieldCipher:
+    """The FieldCipher every service builds from PERSONAL_DATA_KEY, PERSONAL_DATA_KEY_ID and
+    PERSONAL_DATA_PREVIOUS_KEYS (`"k0=<old secret>,index=<index secret>"`): old keys stay
+    readable after a rotation, and the blind index keeps the secret it was first built with
+    (`index=`), so that every service finds the same person by the same index."""
+    previous = dict(part.split("=", 1) for part in previous_keys.split(",") if "=" in part)
+    index_secret = previous.pop("index", key)
+    return FieldCipher(key, key_id=key_id, previous=previous, index_secret=index_secret)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from zizhu_common.aio import wait_or_stop
-from zizhu_common.crypto import FieldCipher
+from zizhu_common.crypto import FieldCipher, personal_data_cipher
 from zizhu_common.db import Database
 from zizhu_common.migrations import upgrade_to_head
 from zizhu_common.outbox import Outbox
@@ -21,7 +21,6 @@ from aid_service.domain.catalogue import NATIONAL_ORG
 from aid_service.events import ORG_SUBJECTS
 from aid_service.grpc_api import SERVICE_NAME, AidServicer
 from aid_service.roster import GrpcRoster, Roster
-from aid_service.sealing import BulkSealer
 from aid_service.service import AidServices, Deps
 from aid_service.settings import Settings
 
@@ -38,16 +37,10 @@ def migrate(settings: Settings) -> None:
 
 def field_cipher(settings: Settings) -> FieldCipher:
     """SM4 encryption of bank card numbers and the HMAC-SM3 blind index of ID numbers."""
-    previous = dict(
-        part.split("=", 1)
-        for part in settings.personal_data_previous_keys.split(",")
-        if "=" in part
-    )
-    return FieldCipher(
+    return personal_data_cipher(
         settings.personal_data_key,
         key_id=settings.personal_data_key_id,
-        previous=previous,
-        index_secret=previous.get("index", settings.personal_data_key),
+        previous_keys=settings.personal_data_previous_keys,
     )
 
 
@@ -62,7 +55,6 @@ def build_services(
             outbox=outbox,
             roster=roster,
             cipher=field_cipher(settings),
-            sealer=BulkSealer(settings.personal_data_key, key_id=settings.personal_data_key_id),
         )
     )
 

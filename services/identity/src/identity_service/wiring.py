@@ -9,7 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from zizhu_common.aio import wait_or_stop
-from zizhu_common.crypto import FieldCipher
+from zizhu_common.crypto import FieldCipher, personal_data_cipher
 from zizhu_common.db import Database
 from zizhu_common.migrations import upgrade_to_head
 from zizhu_common.outbox import Outbox
@@ -43,18 +43,10 @@ def migrate(settings: Settings) -> None:
 
 def field_cipher(settings: Settings) -> FieldCipher:
     """The SM4 cipher and blind index of personal data."""
-    previous = dict(
-        part.split("=", 1)
-        for part in settings.personal_data_previous_keys.split(",")
-        if "=" in part
-    )
-    return FieldCipher(
+    return personal_data_cipher(
         settings.personal_data_key,
         key_id=settings.personal_data_key_id,
-        previous=previous,
-        index_secret=settings.personal_data_key
-        if not previous
-        else previous.get("index", settings.personal_data_key),
+        previous_keys=settings.personal_data_previous_keys,
     )
 
 

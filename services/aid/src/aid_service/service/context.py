@@ -29,7 +29,6 @@ from aid_service.repository import (
     WindowRepository,
 )
 from aid_service.roster import Roster
-from aid_service.sealing import BulkSealer
 from aid_service.settings import Settings
 
 DEFAULT_PAGE = 50
@@ -54,7 +53,6 @@ class Deps:
     outbox: Outbox
     roster: Roster
     cipher: FieldCipher
-    sealer: BulkSealer
     clock: Callable[[], datetime] = field(default=utcnow)
     orgs: OrgRepository = field(default_factory=OrgRepository)
     projects: ProjectRepository = field(default_factory=ProjectRepository)

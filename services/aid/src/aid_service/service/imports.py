@@ -326,7 +326,7 @@ class ImportService:
         local = LocalChecks(project, today=self.deps.today())
         confirm = RosterAnswers(project)
         check = self.deps.roster.check_enrollment
-        sealer = self.deps.sealer
+        cipher = self.deps.cipher
         issues: list[RowIssue] = []
         ok: list[EntryRow] = []
         pending: deque[tuple[list[EntryRow], asyncio.Task[list[EnrollmentAnswer]]]] = deque()
@@ -367,8 +367,10 @@ class ImportService:
                     queries = enrollment_queries(project, period, school, passed)
                     pending.append((passed, asyncio.create_task(check(caller, queries))))
                     if seal:
-                        cards = sealer.seal_many(
-                            [r.bank_card_number for r in passed], context=BANK_CARD_CONTEXT
+                        cards = cipher.encrypt_many(
+                            [r.bank_card_number for r in passed],
+                            context=BANK_CARD_CONTEXT,
+                            keep_empty=True,
                         )
                         for r, card in zip(passed, cards, strict=True):
                             r.bank_card_sealed = card
