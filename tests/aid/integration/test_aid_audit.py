@@ -73,6 +73,7 @@ async def test_record_climbs_county_city_province_and_is_approved_once(env: Env)
     ]
     assert len(approved) == 1
     e = approved[0]
+    assert e.student_name and e.student_name == rec.student_name
     assert (e.student_id, e.amount_fen, e.approved_level, e.school_org_path) == (
         rec.student_id,
         115000,

@@ -172,6 +172,7 @@ class RecordSubmitted(_message.Message):
     AMOUNT_FEN_FIELD_NUMBER: _builtins.int
     STAGE_FIELD_NUMBER: _builtins.int
     SUBMITTED_AT_FIELD_NUMBER: _builtins.int
+    STUDENT_NAME_FIELD_NUMBER: _builtins.int
     record_id: _builtins.str
     student_id: _builtins.str
     id_number_blind_index: _builtins.str
@@ -181,6 +182,8 @@ class RecordSubmitted(_message.Message):
     project_category: _common_pb2.AidCategory.ValueType
     amount_fen: _builtins.int
     stage: _common_pb2.Stage.ValueType
+    student_name: _builtins.str
+    """The name as entered on the record (checked against 学籍 by reconcile's R05)."""
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
@@ -202,10 +205,11 @@ class RecordSubmitted(_message.Message):
         amount_fen: _builtins.int = ...,
         stage: _common_pb2.Stage.ValueType = ...,
         submitted_at: _timestamp_pb2.Timestamp | None = ...,
+        student_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "period", b"period", "submitted_at", b"submitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "id_number_blind_index", b"id_number_blind_index", "meta", b"meta", "period", b"period", "project_category", b"project_category", "project_code", b"project_code", "record_id", b"record_id", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "stage", b"stage", "student_id", b"student_id", "submitted_at", b"submitted_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "id_number_blind_index", b"id_number_blind_index", "meta", b"meta", "period", b"period", "project_category", b"project_category", "project_code", b"project_code", "record_id", b"record_id", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "stage", b"stage", "student_id", b"student_id", "student_name", b"student_name", "submitted_at", b"submitted_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -232,6 +236,7 @@ class RecordApproved(_message.Message):
     STAGE_FIELD_NUMBER: _builtins.int
     APPROVED_AT_FIELD_NUMBER: _builtins.int
     APPROVED_LEVEL_FIELD_NUMBER: _builtins.int
+    STUDENT_NAME_FIELD_NUMBER: _builtins.int
     record_id: _builtins.str
     student_id: _builtins.str
     id_number_blind_index: _builtins.str
@@ -243,6 +248,8 @@ class RecordApproved(_message.Message):
     stage: _common_pb2.Stage.ValueType
     approved_level: _common_pb2.OrgLevel.ValueType
     """Level of the final approval (SCHOOL for school and social projects)."""
+    student_name: _builtins.str
+    """The name as entered on the record (checked against 学籍 by reconcile's R05)."""
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
@@ -265,10 +272,11 @@ class RecordApproved(_message.Message):
         stage: _common_pb2.Stage.ValueType = ...,
         approved_at: _timestamp_pb2.Timestamp | None = ...,
         approved_level: _common_pb2.OrgLevel.ValueType = ...,
+        student_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approved_at", b"approved_at", "meta", b"meta", "period", b"period"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "approved_at", b"approved_at", "approved_level", b"approved_level", "id_number_blind_index", b"id_number_blind_index", "meta", b"meta", "period", b"period", "project_category", b"project_category", "project_code", b"project_code", "record_id", b"record_id", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "stage", b"stage", "student_id", b"student_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "approved_at", b"approved_at", "approved_level", b"approved_level", "id_number_blind_index", b"id_number_blind_index", "meta", b"meta", "period", b"period", "project_category", b"project_category", "project_code", b"project_code", "record_id", b"record_id", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "stage", b"stage", "student_id", b"student_id", "student_name", b"student_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -297,6 +305,7 @@ class RecordReturned(_message.Message):
     RETURNED_LEVEL_FIELD_NUMBER: _builtins.int
     RETURNED_BY_ORG_CODE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    STUDENT_NAME_FIELD_NUMBER: _builtins.int
     record_id: _builtins.str
     student_id: _builtins.str
     id_number_blind_index: _builtins.str
@@ -309,6 +318,8 @@ class RecordReturned(_message.Message):
     returned_level: _common_pb2.OrgLevel.ValueType
     returned_by_org_code: _builtins.str
     reason: _builtins.str
+    student_name: _builtins.str
+    """The name as entered on the record (checked against 学籍 by reconcile's R05)."""
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
@@ -333,10 +344,11 @@ class RecordReturned(_message.Message):
         returned_level: _common_pb2.OrgLevel.ValueType = ...,
         returned_by_org_code: _builtins.str = ...,
         reason: _builtins.str = ...,
+        student_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "period", b"period", "returned_at", b"returned_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "id_number_blind_index", b"id_number_blind_index", "meta", b"meta", "period", b"period", "project_category", b"project_category", "project_code", b"project_code", "reason", b"reason", "record_id", b"record_id", "returned_at", b"returned_at", "returned_by_org_code", b"returned_by_org_code", "returned_level", b"returned_level", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "stage", b"stage", "student_id", b"student_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "id_number_blind_index", b"id_number_blind_index", "meta", b"meta", "period", b"period", "project_category", b"project_category", "project_code", b"project_code", "reason", b"reason", "record_id", b"record_id", "returned_at", b"returned_at", "returned_by_org_code", b"returned_by_org_code", "returned_level", b"returned_level", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "stage", b"stage", "student_id", b"student_id", "student_name", b"student_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -363,6 +375,7 @@ class RecordRevoked(_message.Message):
     STAGE_FIELD_NUMBER: _builtins.int
     REVOKED_AT_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    STUDENT_NAME_FIELD_NUMBER: _builtins.int
     record_id: _builtins.str
     student_id: _builtins.str
     id_number_blind_index: _builtins.str
@@ -374,6 +387,8 @@ class RecordRevoked(_message.Message):
     """The amount that was approved."""
     stage: _common_pb2.Stage.ValueType
     reason: _builtins.str
+    student_name: _builtins.str
+    """The name as entered on the record (checked against 学籍 by reconcile's R05)."""
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
@@ -396,10 +411,11 @@ class RecordRevoked(_message.Message):
         stage: _common_pb2.Stage.ValueType = ...,
         revoked_at: _timestamp_pb2.Timestamp | None = ...,
         reason: _builtins.str = ...,
+        student_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "period", b"period", "revoked_at", b"revoked_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "id_number_blind_index", b"id_number_blind_index", "meta", b"meta", "period", b"period", "project_category", b"project_category", "project_code", b"project_code", "reason", b"reason", "record_id", b"record_id", "revoked_at", b"revoked_at", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "stage", b"stage", "student_id", b"student_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "id_number_blind_index", b"id_number_blind_index", "meta", b"meta", "period", b"period", "project_category", b"project_category", "project_code", b"project_code", "reason", b"reason", "record_id", b"record_id", "revoked_at", b"revoked_at", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path", "stage", b"stage", "student_id", b"student_id", "student_name", b"student_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

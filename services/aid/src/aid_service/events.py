@@ -81,6 +81,7 @@ def _common(r: AidRecord) -> dict:
     return {
         "record_id": r.record_id,
         "student_id": r.student_id,
+        "student_name": r.student_name,
         "id_number_blind_index": r.id_number_blind_index,
         "school_org_code": r.school_org_code,
         "school_org_path": r.school_org_path,
