@@ -7,9 +7,11 @@ servicers and consumers with the runtime's database, outbox and clients, and cal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +26,13 @@ from zizhu_common.messaging import connect_nats, ensure_producer_stream, stream_
 from zizhu_common.migrations import upgrade_to_head
 from zizhu_common.outbox import Outbox, OutboxRelay
 from zizhu_common.redis_client import connect_redis
+from zizhu_common.retention import purge_messaging
 from zizhu_common.rpc import GrpcServer
 from zizhu_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+PURGE_INTERVAL_S = 3600.0
 
 
 class ServiceRuntime:
@@ -122,6 +127,8 @@ class ServiceRuntime:
         tasks = [asyncio.create_task(self.relay.run(stop), name="outbox-relay")]
         tasks += [asyncio.create_task(c.run(stop), name=c.durable) for c in self.consumers]
         tasks += [asyncio.create_task(job(stop)) for job in self._background]
+        if self.settings.outbox_retention_h > 0 and self.settings.processed_retention_h > 0:
+            tasks.append(asyncio.create_task(self._purge_hourly(stop), name="retention"))
         log.info("%s service ready", self.producer)
         await stop.wait()
         log.info("%s service stopping", self.producer)
@@ -138,6 +145,22 @@ class ServiceRuntime:
             if isinstance(result, Exception):
                 log.error("%s failed at shutdown: %r", task.get_name(), result)
         await self.close()
+
+    async def _purge_hourly(self, stop: asyncio.Event) -> None:
+        """Delete old published outbox rows and processed ids, now and then every hour."""
+        while not stop.is_set():
+            try:
+                await purge_messaging(
+                    self.db,
+                    outbox=self.outbox.table,
+                    processed=self.processed_table,
+                    outbox_keep=timedelta(hours=self.settings.outbox_retention_h),
+                    processed_keep=timedelta(hours=self.settings.processed_retention_h),
+                )
+            except Exception:
+                log.exception("retention purge failed; retrying in an hour")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=PURGE_INTERVAL_S)
 
     async def close(self) -> None:
         """Release connections (idempotent)."""

@@ -33,6 +33,9 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = 500
     outbox_poll_interval_s: float = 0.5
     consumer_batch_size: int = 500
+    # Retention of the messaging tables (zizhu_common.retention); 0 keeps rows forever.
+    outbox_retention_h: float = 7 * 24
+    processed_retention_h: float = 30 * 24
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ServiceSettings:
