@@ -388,3 +388,61 @@ async def test_check_enrollment_outcomes(roster):
         metadata=md(SCHOOL_HY),
     )
     assert by_bi.results[0].outcome == pb.ENROLLMENT_CHECK_OUTCOME_ENROLLED
+
+
+async def test_check_enrollment_id_number_forms(roster):
+    """ID numbers are looked up as typed (padded, lower-case x, explicit type) and only misses are
+    validated: a malformed number is INVALID_ID_NUMBER, a valid unknown one STUDENT_NOT_FOUND."""
+    with_x = next(make_id(s) for s in range(5, 500) if make_id(s).endswith("X"))
+    await sync(roster.stub, md(COUNTY_TH), [row(1), row(5, id_number=with_x)])
+    autumn = common_pb2.AidPeriod(school_year="2024-2025", term=common_pb2.TERM_AUTUMN)
+    hy, compulsory = "2144010601", common_pb2.STAGE_COMPULSORY
+    numbers = [
+        f"  {make_id(1)} ",
+        with_x.lower(),
+        make_id(1)[:17] + ("0" if make_id(1)[17] != "0" else "1"),  # checksum wrong
+        make_id(1)[:16],  # too short
+        make_id(77),  # valid, unknown
+    ]
+    checks = [
+        pb.EnrollmentCheck(
+            id_type=common_pb2.ID_TYPE_RESIDENT_ID if i % 2 else 0,
+            id_number=n,
+            school_org_code=hy,
+            stage=compulsory,
+            period=autumn,
+        )
+        for i, n in enumerate(numbers)
+    ]
+    resp = await roster.stub.CheckEnrollment(
+        pb.CheckEnrollmentRequest(checks=checks), metadata=md(COUNTY_TH)
+    )
+    assert [r.outcome for r in resp.results] == [
+        pb.ENROLLMENT_CHECK_OUTCOME_ENROLLED,
+        pb.ENROLLMENT_CHECK_OUTCOME_ENROLLED,
+        pb.ENROLLMENT_CHECK_OUTCOME_INVALID_ID_NUMBER,
+        pb.ENROLLMENT_CHECK_OUTCOME_INVALID_ID_NUMBER,
+        pb.ENROLLMENT_CHECK_OUTCOME_STUDENT_NOT_FOUND,
+    ]
+    first, second = resp.results[0], resp.results[1]
+    assert first.enrollment.school_name == "广州市天河区华阳小学"
+    assert first.enrollment.school_org_code == hy and first.name == "学生1"
+    assert second.id_number_masked.endswith("X") and second.student_id != first.student_id
+    assert not resp.results[4].student_id and not resp.results[4].enrollment.school_org_code
+
+
+async def test_registered_events_wake_the_relay_only_on_commit(roster):
+    """New students' StudentRegistered rows are written ready-made (not through Outbox.add_many):
+    the relay is still woken after the commit, and not by a sync that rolled back."""
+    wakeup = roster.services.deps.outbox.wakeup
+    wakeup.clear()
+    bad = await sync(roster.stub, md(COUNTY_TH), [row(1), row(2, id_number="123")])
+    assert bad.errors and not wakeup.is_set()
+    assert await roster.count("outbox_event") == 0
+    ok = await sync(roster.stub, md(COUNTY_TH), [row(1), row(2)])
+    assert ok.created_count == 2 and wakeup.is_set()
+    payloads = await roster.outbox_events("roster.student.registered")
+    events = [events_pb2.StudentRegistered.FromString(p) for p in payloads]
+    assert sorted(e.name for e in events) == ["学生1", "学生2"]
+    assert all(e.meta.event_id and e.meta.producer == "roster" for e in events)
+    assert {e.enrollment.school_name for e in events} == {"广州市天河区华阳小学"}

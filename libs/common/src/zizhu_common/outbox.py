@@ -122,6 +122,12 @@ class Outbox:
                 }
             )
         await session.execute(insert(self.table), rows)
+        self.wake_after_commit(session)
+
+    def wake_after_commit(self, session: AsyncSession) -> None:
+        """Wake the relay once the session commits: for callers that wrote outbox rows
+        themselves (bulk paths writing ready rows in one statement or COPY); forgotten on
+        rollback like events added through `add_many`."""
         session.sync_session.info[_PENDING_KEY] = self
 
 

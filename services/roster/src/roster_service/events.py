@@ -17,7 +17,7 @@ from zizhu_common.outbox import Outbox
 from zizhu_common.rpc import CallerContext
 from zizhu_contracts.common.v1 import common_pb2
 from zizhu_contracts.identity.v1 import events_pb2 as identity_events
-from zizhu_contracts.roster.v1 import roster_pb2
+from zizhu_contracts.roster.v1 import events_pb2, roster_pb2
 
 from roster_service import tables as t
 from roster_service.repository.orgs import OrgRepository
@@ -123,6 +123,158 @@ def time_ordered_ids(n: int) -> list[str]:
         _seq = (_seq + 1) & 0xFFFF
         out.append(f"{head}{_seq:04x}{noise[i : i + 15]}")
     return out
+
+
+# -- StudentRegistered from pre-serialised parts -------------------------------------------------
+#
+# A 学籍 file registers up to millions of students, one event each. Protobuf's encoding is a
+# sequence of fields in field-number order, so the payload is assembled from byte strings: the
+# person and enrolment fields that depend only on the row (serialised where the row is validated,
+# in worker processes for large files), the school's fields (once per school) and the event meta
+# (once per org path and chunk), with only the ids written per row. The result is byte-for-byte
+# what StudentRegistered(...).SerializeToString() gives (the tests compare them).
+
+REGISTERED_TYPE = events_pb2.StudentRegistered.DESCRIPTOR.full_name
+
+
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(tag: bytes, value: bytes) -> bytes:
+    return tag + _varint(len(value)) + value
+
+
+def registered_row_parts(
+    *,
+    bi: str,
+    name: str,
+    id_number_masked: str,
+    gender: int,
+    birth_date: str,
+    stage: int,
+    student_number: str,
+    grade: str,
+    class_name: str,
+    major_name: str,
+    status: int,
+    enrolled_on: str,
+    left_on: str,
+    boarder: bool,
+    status_date: str,
+) -> tuple[bytes, bytes]:
+    """The row's own parts of a StudentRegistered payload: fields 3–7 of the event, and fields
+    4–13 of its Enrollment (the school's fields 1–3 come from `school_part`)."""
+    person = events_pb2.StudentRegistered(
+        id_number_blind_index=bi,
+        name=name,
+        id_number_masked=id_number_masked,
+        gender=gender,  # type: ignore[arg-type]
+        birth_date=birth_date,
+    ).SerializeToString()
+    enrolment = roster_pb2.Enrollment(
+        stage=stage,  # type: ignore[arg-type]
+        student_number=student_number,
+        grade=grade,
+        class_name=class_name,
+        major_name=major_name,
+        status=status,  # type: ignore[arg-type]
+        enrolled_on=enrolled_on,
+        left_on=left_on,
+        boarder=boarder,
+        status_date=status_date,
+    ).SerializeToString()
+    return person, enrolment
+
+
+def school_part(org_code: str, name: str, org_path: str) -> bytes:
+    """Fields 1–3 of an Enrollment: the school."""
+    return roster_pb2.Enrollment(
+        school_org_code=org_code, school_name=name, school_org_path=org_path
+    ).SerializeToString()
+
+
+class PrebuiltEvents:
+    """Outbox rows of many events of one transaction from their messages serialised without
+    meta (field 1 of every event): one occurred_at and producer, the caller's meta per org path,
+    time-ordered event ids; created_at is now unless given (as the driver value of a bound bulk
+    write). Byte-for-byte what stamping each message and serialising it gives."""
+
+    def __init__(self, caller: CallerContext | None, producer: str, created_at: Any) -> None:
+        self.caller = caller
+        self.producer = producer
+        now = datetime.now(UTC)
+        self.created_at = now if created_at is None else created_at
+        self.occurred = Timestamp()
+        self.occurred.FromDatetime(now)
+        self._meta: dict[str, tuple[bytes, bytes]] = {}
+
+    def meta_head(self, org_path: str) -> tuple[bytes, bytes]:
+        """The meta field's bytes before and after the event id (EventMeta fields 2–6 follow
+        it) for an org path and an event id of the usual length."""
+        parts = self._meta.get(org_path)
+        if parts is None:
+            m = meta(self.caller, org_path)
+            m.occurred_at.CopyFrom(self.occurred)
+            m.producer = self.producer
+            rest = m.SerializeToString()
+            size = 2 + _ID_LEN + len(rest)
+            parts = self._meta[org_path] = (
+                b"\x0a" + _varint(size) + b"\x0a" + _varint(_ID_LEN),
+                rest,
+            )
+        return parts
+
+    def rows(
+        self, subject: str, event_type: str, items: list[tuple[str, bytes]]
+    ) -> list[tuple[Any, ...]]:
+        """Outbox rows (OUTBOX_COLUMNS order) of (org path, message without meta) items."""
+        created = self.created_at
+        out = []
+        append = out.append
+        head_of = self.meta_head
+        for (path, body), event_id in zip(items, time_ordered_ids(len(items)), strict=True):
+            head, rest = head_of(path)
+            payload = b"".join((head, event_id.encode(), rest, body))
+            append((event_id, subject, event_type, payload, created, 0))
+        return out
+
+
+class RegisteredEvents(PrebuiltEvents):
+    """StudentRegistered outbox rows from pre-serialised parts."""
+
+    def rows_of(self, items: list[tuple[str, str, bytes, bytes, bytes]]) -> list[tuple[Any, ...]]:
+        """Outbox rows of (student id, org path, person part, school part, enrolment part)."""
+        bodies = []
+        append = bodies.append
+        for sid, path, person, school, enrolment in items:
+            size = len(school) + len(enrolment)
+            append(
+                (
+                    path,
+                    b"".join(
+                        (
+                            _field(b"\x12", sid.encode()),
+                            person,
+                            b"\x42",
+                            bytes((size,)) if size < 0x80 else _varint(size),
+                            school,
+                            enrolment,
+                        )
+                    ),
+                )
+            )
+        return self.rows(STUDENT_REGISTERED, REGISTERED_TYPE, bodies)
+
+
+_ID_LEN = len(time_ordered_id())
 
 
 def enrollment_message(e: dict, school_name: str) -> roster_pb2.Enrollment:

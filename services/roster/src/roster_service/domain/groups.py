@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum
+from functools import lru_cache
 
 from zizhu_common.idnumber import IdentifierError, mask_id_number
 
@@ -101,6 +102,21 @@ MATCH_NOTES = {
 
 _REGION = re.compile(r"^\d{6}$")
 _OTHER_ID = re.compile(r"^[0-9A-Z()（）-]{5,30}$")
+_ID_TYPES = frozenset(int(v) for v in IdType)
+
+
+@lru_cache(maxsize=64)
+def _year_bounds(school_year: str) -> tuple[str, str]:
+    start, end = school_year_range(school_year)
+    return start.isoformat(), end.isoformat()
+
+
+@lru_cache(maxsize=4096)
+def _iso_date(text: str) -> str | None:
+    """A stripped date text as YYYY-MM-DD, None when it is not a date (lists repeat a few
+    validity dates over millions of rows)."""
+    parsed = parse_date(text)
+    return parsed.isoformat() if parsed is not None else None
 
 
 @dataclass(slots=True)
@@ -152,7 +168,7 @@ def check_issued_row(
         if error is None:
             error = RowError(row_number, column, value, code, message)
 
-    if id_type not in IdType.__members__.values():
+    if id_type not in _ID_TYPES:
         fail("id_type", str(raw.id_type), "ID_TYPE_UNKNOWN", "证件类型不在代码表中")
     if not number:
         fail("id_number", "", "ID_NUMBER_REQUIRED", "证件号码不能为空")
@@ -189,24 +205,24 @@ def check_issued_row(
     region = (raw.household_region_code or "").strip()
     if region and not _REGION.match(region):
         fail("household_region_code", region, "REGION_CODE_FORMAT", "户籍地应为6位行政区划代码")
-    year_start, year_end = school_year_range(school_year)
+    year_start, year_end = _year_bounds(school_year)
     dates = []
     for column, value in (("valid_from", raw.valid_from), ("valid_to", raw.valid_to)):
         text = (value or "").strip()
         if not text:
             dates.append("")
             continue
-        parsed = parse_date(text)
-        if parsed is None:
+        iso = _iso_date(text)
+        if iso is None:
             fail(column, text, "DATE_FORMAT", "日期应为YYYY-MM-DD或YYYYMMDD")
             dates.append("")
         else:
-            dates.append(parsed.isoformat())
-    valid_from = dates[0] or year_start.isoformat()
+            dates.append(iso)
+    valid_from = dates[0] or year_start
     valid_to = dates[1]
     if valid_to and valid_to < valid_from:
         fail("valid_to", valid_to, "VALID_TO_BEFORE_FROM", "有效期止早于有效期起")
-    if valid_from > year_end.isoformat() or (valid_to and valid_to < year_start.isoformat()):
+    if valid_from > year_end or (valid_to and valid_to < year_start):
         fail("valid_from", valid_from, "VALIDITY_OUTSIDE_YEAR", f"有效期不在{school_year}学年内")
     return CheckedIssuedRow(
         row_number=row_number,

@@ -10,7 +10,7 @@ from zizhu_contracts.roster.v1 import roster_pb2_grpc
 
 from roster_service.domain.groups import IssuedRowInput
 from roster_service.grpc_api.protomap import (
-    check_result,
+    check_response,
     file_content,
     import_summary,
     page,
@@ -124,23 +124,19 @@ class RosterServicer(roster_pb2_grpc.RosterServiceServicer):
     async def CheckEnrollment(
         self, request: pb.CheckEnrollmentRequest, context: Any
     ) -> pb.CheckEnrollmentResponse:
-        checks = [
-            CheckInput(
-                index=i,
-                student_id=c.student_id,
-                id_type=c.id_type,
-                id_number=c.id_number,
-                id_number_blind_index=c.id_number_blind_index,
-                name=c.name,
-                school_org_code=c.school_org_code,
-                stage=c.stage,
-                school_year=c.period.school_year,
-                term=c.period.term,
-            )
-            for i, c in enumerate(request.checks)
-        ]
+        # Positional construction and one period read per check: a call carries up to 5000.
+        checks = []
+        append = checks.append
+        for i, c in enumerate(request.checks):
+            period = c.period
+            append(
+                CheckInput(
+                    i, c.student_id, c.id_type, c.id_number, c.id_number_blind_index, c.name,
+                    c.school_org_code, c.stage, period.school_year, period.term,
+                )
+            )  # fmt: skip
         results = await self.s.students.check_enrollment(current_caller(), checks)
-        return pb.CheckEnrollmentResponse(results=[check_result(r) for r in results])
+        return check_response(results)
 
     # -- special groups ------------------------------------------------------------------------
 

@@ -73,20 +73,45 @@ def enrollment(e: EnrollmentView) -> roster_pb2.Enrollment:
     )
 
 
-def check_result(r: CheckResult) -> roster_pb2.EnrollmentCheckResult:
-    """An EnrollmentCheckResult message."""
-    msg = roster_pb2.EnrollmentCheckResult(
-        index=r.index,
-        outcome=r.outcome,  # type: ignore[arg-type]
-        student_id=r.student_id,
-        id_number_blind_index=r.id_number_blind_index,
-        name=r.name,
-        id_number_masked=r.id_number_masked,
-        hardship_level=r.hardship_level,  # type: ignore[arg-type]
-    )
-    if r.enrollment is not None:
-        msg.enrollment.CopyFrom(enrollment(r.enrollment))
-    return msg
+def check_response(results: list[CheckResult]) -> roster_pb2.CheckEnrollmentResponse:
+    """A CheckEnrollmentResponse: results appended in place (no intermediate messages to copy),
+    only fields with a value set."""
+    resp = roster_pb2.CheckEnrollmentResponse()
+    add = resp.results.add
+    for r in results:
+        if r.student_id:
+            msg = add(
+                index=r.index,
+                outcome=r.outcome,  # type: ignore[arg-type]
+                student_id=r.student_id,
+                id_number_blind_index=r.id_number_blind_index,
+                name=r.name,
+                id_number_masked=r.id_number_masked,
+                hardship_level=r.hardship_level,  # type: ignore[arg-type]
+            )
+            e = r.enrollment
+            if e is not None:
+                m = msg.enrollment
+                m.school_org_code = e.school_org_code
+                m.school_name = e.school_name
+                m.school_org_path = e.school_org_path
+                m.stage = e.stage  # type: ignore[assignment]
+                m.student_number = e.student_number
+                m.grade = e.grade
+                m.class_name = e.class_name
+                m.major_name = e.major_name
+                m.status = e.status  # type: ignore[assignment]
+                m.enrolled_on = e.enrolled_on
+                m.left_on = e.left_on
+                m.boarder = e.boarder
+                m.status_date = e.status_date
+        else:
+            msg = add(index=r.index, outcome=r.outcome)  # type: ignore[arg-type]
+            if r.enrollment is not None:
+                msg.enrollment.CopyFrom(enrollment(r.enrollment))
+            if r.hardship_level:
+                msg.hardship_level = r.hardship_level  # type: ignore[assignment]
+    return resp
 
 
 def row_errors(errors: list[RowError]) -> list[common_pb2.RowError]:

@@ -31,10 +31,17 @@ from roster_service.domain.groups import (
     MatchStatus,
 )
 from roster_service.repository.memberships import MembershipFilters, MembershipQueries
-from roster_service.repository.sql import bulk_insert, fetch_in, in_subtree, path_end
+from roster_service.repository.sql import bulk_insert_tuples, fetch_in, in_subtree, path_end
 
 B = t.issue_batch
 R = t.issued_row
+# Column order of a received chunk's rows (replace_chunk).
+ISSUED_ROW_COLUMNS = (
+    "batch_id", "chunk_number", "row_number", "special_group", "action", "name", "id_type",
+    "id_number_bi", "id_number_masked", "id_number_enc", "household_region_code", "valid_from",
+    "valid_to", "match_status", "match_note", "student_id", "school_org_code", "school_org_path",
+    "stage",
+)  # fmt: skip
 M = t.membership
 S = t.student
 E = t.enrollment
@@ -125,17 +132,18 @@ class GroupRepository(MembershipQueries):
         session: AsyncSession,
         batch_id: str,
         chunk: int,
-        rows: list[dict[str, Any]],
+        rows: list[tuple[Any, ...]],
         now: datetime,
     ) -> int:
-        """Store a chunk's rows (replacing a resent chunk); returns the batch's row count."""
+        """Store a chunk's rows (tuples in ISSUED_ROW_COLUMNS order), replacing a resent chunk;
+        returns the batch's row count."""
         await session.execute(delete(R).where(R.c.batch_id == batch_id, R.c.chunk_number == chunk))
         await session.execute(
             delete(t.issue_chunk).where(
                 t.issue_chunk.c.batch_id == batch_id, t.issue_chunk.c.chunk_number == chunk
             )
         )
-        await bulk_insert(session, R, rows)
+        await bulk_insert_tuples(session, R, ISSUED_ROW_COLUMNS, rows)
         await session.execute(
             insert(t.issue_chunk).values(
                 batch_id=batch_id, chunk_number=chunk, row_count=len(rows), received_at=now

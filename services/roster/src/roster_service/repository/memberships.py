@@ -229,33 +229,26 @@ class MembershipQueries:
         self, session: AsyncSession, batch_id: str, after_id: int, limit: int
     ) -> list[tuple[NewMembership, str]]:
         """Memberships a batch created, by id, each with its student's blind index: the index
-        its issued row was matched by (primary-key lookups in the batch's own rows rather than
-        in the whole roster), read as plain tuples."""
-        rows = [
-            NewMembership(*r)
-            for r in await fetch_rows(
-                session,
-                f"SELECT {', '.join(NewMembership._fields)} FROM membership "
-                "WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?",
-                (batch_id, after_id, limit),
-            )
-        ]
-        found = await fetch_in(
+        its issued row was matched by (joined by the issued row's primary key in the same
+        query rather than looked up in the whole roster), read as plain tuples."""
+        found = await fetch_rows(
             session,
-            "SELECT id, id_number_bi FROM issued_row WHERE id {keys}",
-            [r.issued_row_id for r in rows if r.issued_row_id is not None],
-            pg_type="bigint",
+            f"SELECT {', '.join('m.' + f for f in NewMembership._fields)}, r.id_number_bi "
+            "FROM membership m LEFT JOIN issued_row r ON r.id = m.issued_row_id "
+            "WHERE m.batch_id = ? AND m.id > ? ORDER BY m.id LIMIT ?",
+            (batch_id, after_id, limit),
         )
-        bis = {row_id: bi for row_id, bi in found if bi}
+        rows = [NewMembership(*r[:-1]) for r in found]
+        bis = {r[-2]: r[-1] for r in found if r[-1]}  # issued_row_id → blind index
         missing = {r.student_id for r in rows if r.issued_row_id not in bis}
         by_student: dict[str, str] = {}
         if missing:
-            found = await fetch_in(
+            students = await fetch_in(
                 session,
                 "SELECT student_id, id_number_bi FROM student WHERE student_id {keys}",
                 list(missing),
             )
-            by_student = {sid: bi or "" for sid, bi in found}
+            by_student = {sid: bi or "" for sid, bi in students}
         return [(r, bis.get(r.issued_row_id) or by_student.get(r.student_id, "")) for r in rows]
 
     async def memberships_by_ids(self, session: AsyncSession, ids: Sequence[int]) -> list[Row[Any]]:

@@ -38,26 +38,6 @@ ENROLLMENT_COLUMNS = (
 )  # fmt: skip
 
 
-def _person(row: Any) -> StoredPerson:
-    return StoredPerson(
-        student_id=row.student_id,
-        id_type=row.id_type,
-        has_id_number=row.id_number_bi is not None,
-        id_number_bi=row.id_number_bi or "",
-        id_number_masked=row.id_number_masked,
-        name=row.name,
-        gender=row.gender,
-        birth_date=row.birth_date,
-        ethnicity=row.ethnicity,
-        household_type=row.household_type,
-        household_region_code=row.household_region_code,
-        phone_enc=row.phone_enc or "",
-        phone_masked=row.phone_masked,
-        current_enrollment_id=row.current_enrollment_id or "",
-        version=row.version,
-    )
-
-
 def enrollment_from_row(row: Any) -> StoredEnrollment:
     """A StoredEnrollment from an enrollment row."""
     return StoredEnrollment(
@@ -80,22 +60,19 @@ def enrollment_from_row(row: Any) -> StoredEnrollment:
     )
 
 
-_PERSON_COLUMNS = [
-    S.c.student_id,
-    S.c.id_type,
-    S.c.id_number_bi,
-    S.c.id_number_masked,
-    S.c.name,
-    S.c.gender,
-    S.c.birth_date,
-    S.c.ethnicity,
-    S.c.household_type,
-    S.c.household_region_code,
-    S.c.phone_enc,
-    S.c.phone_masked,
-    S.c.current_enrollment_id,
-    S.c.version,
-]
+# Person facts by blind index or id, in StoredPerson's order (has_id_number is derived).
+_PERSON_SQL = (
+    "SELECT student_id, id_type, id_number_bi, id_number_masked, name, gender, birth_date, "
+    "ethnicity, household_type, household_region_code, phone_enc, phone_masked, "
+    "current_enrollment_id, version FROM student WHERE {column} {{keys}}"
+)
+
+
+def _person_tuple(r: Sequence[Any]) -> StoredPerson:
+    return StoredPerson(
+        r[0], r[1], r[2] is not None, r[2] or "", r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+        r[10] or "", r[11], r[12] or "", r[13],
+    )  # fmt: skip
 
 
 # Enrolments with their person's key facts, by the person's blind index or id (enrolment columns
@@ -146,15 +123,10 @@ class StudentRepository:
     async def persons_by_bi(
         self, session: AsyncSession, bis: Iterable[str]
     ) -> dict[str, StoredPerson]:
-        """Stored persons by ID-number blind index."""
-        wanted = list(set(bis))
-        found: dict[str, StoredPerson] = {}
-        for part in chunks(wanted):
-            for row in await session.execute(
-                select(*_PERSON_COLUMNS).where(S.c.id_number_bi.in_(part))
-            ):
-                found[row.id_number_bi] = _person(row)
-        return found
+        """Stored persons by ID-number blind index (one set-based query per chunk of keys,
+        rows read as plain tuples: a 学籍 sync asks for every row of a chunk)."""
+        rows = await fetch_in(session, _PERSON_SQL.format(column="id_number_bi"), list(set(bis)))
+        return {r[2]: _person_tuple(r) for r in rows}
 
     async def enrolled_by(
         self, session: AsyncSession, column: str, keys: Iterable[str]
@@ -177,33 +149,22 @@ class StudentRepository:
         self, session: AsyncSession, ids: Iterable[str]
     ) -> dict[str, StoredPerson]:
         """Stored persons by student id."""
-        wanted = list(set(ids))
-        found: dict[str, StoredPerson] = {}
-        for part in chunks(wanted):
-            for row in await session.execute(
-                select(*_PERSON_COLUMNS).where(S.c.student_id.in_(part))
-            ):
-                found[row.student_id] = _person(row)
-        return found
+        rows = await fetch_in(session, _PERSON_SQL.format(column="student_id"), list(set(ids)))
+        return {r[0]: _person_tuple(r) for r in rows}
 
     async def students_by_k12_number(
         self, session: AsyncSession, numbers: Iterable[str]
     ) -> dict[str, str]:
         """Student id per 全国学籍号 (K-12 enrolments only: 学号 of universities are not unique)."""
-        wanted = list(set(numbers))
-        found: dict[str, str] = {}
-        for part in chunks(wanted):
-            rows = await session.execute(
-                select(E.c.student_number, E.c.student_id).where(
-                    E.c.student_number.in_(part),
-                    # The partial index's predicate, so that the index answers.
-                    E.c.student_number.not_like("G%"),
-                    E.c.stage.in_([int(s) for s in K12_STAGES]),
-                )
-            )
-            for row in rows:
-                found[row.student_number] = row.student_id
-        return found
+        stages = ",".join(str(int(s)) for s in sorted(K12_STAGES))
+        rows = await fetch_in(
+            session,
+            # The partial index's predicate, so that the index answers.
+            "SELECT student_number, student_id FROM enrollment WHERE student_number {keys} "
+            f"AND student_number NOT LIKE 'G%' AND stage IN ({stages})",
+            list(set(numbers)),
+        )
+        return {r[0]: r[1] for r in rows}
 
     async def enrollments_of(
         self, session: AsyncSession, student_ids: Iterable[str]

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 from zizhu_common.errors import (
     FailedPrecondition,
@@ -18,6 +17,7 @@ from zizhu_common.errors import (
 from zizhu_common.rpc import CallerContext
 from zizhu_contracts.roster.v1 import events_pb2
 
+from roster_service import tables
 from roster_service.domain.common import (
     new_id,
     parse_date,
@@ -39,19 +39,22 @@ from roster_service.events import (
     BATCH_COMMITTED,
     MEMBERSHIP_ADDED,
     MEMBERSHIP_ENDED,
+    OUTBOX_COLUMNS,
+    PrebuiltEvents,
     add_events,
     meta,
 )
 from roster_service.repository.groups import GroupRepository
-from roster_service.repository.sql import ints, join_ints
+from roster_service.repository.sql import bulk_insert_tuples, ints, join_ints
 from roster_service.service.context import Deps, next_token, page_window, require_level
 from roster_service.service.group_views import (
+    ADDED_TYPE,
     EVENT_PAGE,
+    AddedBodies,
     BatchView,
     ChangeRowView,
     IssuedRowView,
     Steps,
-    added_event,
     batch_view,
     check_group,
     ended_event,
@@ -206,30 +209,28 @@ class BatchOps:
                 else match_result(hit, c.name, territory)
             )
             records.append(
-                {
-                    "batch_id": batch_id,
-                    "chunk_number": chunk_number,
-                    "row_number": c.row_number,
-                    "special_group": c.group,
-                    "action": c.action,
-                    "name": c.name,
-                    "id_type": c.id_type,
-                    "id_number_bi": bi,
-                    "id_number_masked": c.id_number_masked,
+                (
+                    batch_id,
+                    chunk_number,
+                    c.row_number,
+                    c.group,
+                    c.action,
+                    c.name,
+                    c.id_type,
+                    bi,
+                    c.id_number_masked,
                     # A known person's number is already stored (encrypted) with the student.
-                    "id_number_enc": d.encrypt_id(c.id_number)
-                    if c.id_number and bi not in known
-                    else None,
-                    "household_region_code": c.household_region_code,
-                    "valid_from": c.valid_from,
-                    "valid_to": c.valid_to,
-                    "match_status": int(status),
-                    "match_note": note,
-                    "student_id": hit.student_id if hit else None,
-                    "school_org_code": hit.school_org_code if hit else None,
-                    "school_org_path": hit.school_org_path if hit else None,
-                    "stage": hit.stage if hit else None,
-                }
+                    d.encrypt_id(c.id_number) if c.id_number and bi not in known else None,
+                    c.household_region_code,
+                    c.valid_from,
+                    c.valid_to,
+                    int(status),
+                    note,
+                    hit.student_id if hit else None,
+                    hit.school_org_code if hit else None,
+                    hit.school_org_path if hit else None,
+                    hit.stage if hit else None,
+                )
             )
         async with d.db.write() as session:
             batch = await self._batch_for_issuer(session, caller, batch_id)
@@ -342,14 +343,21 @@ class BatchOps:
         steps.mark("end")
         added = 0
         after = 0
+        # One MembershipAdded per membership, assembled from the message without meta and a
+        # per-school meta template (the same bytes as stamping each event), written in bulk.
+        builder = PrebuiltEvents(caller, d.outbox.producer, None)
+        bodies = AddedBodies()
         while True:
             page = await repo.new_memberships_page(session, batch.batch_id, after, EVENT_PAGE)
             if not page:
                 break
-            events: list[tuple[str, Message]] = [
-                (MEMBERSHIP_ADDED, added_event(r, bi, caller)) for r, bi in page
-            ]
-            await add_events(session, d.outbox, events)
+            rows = builder.rows(
+                MEMBERSHIP_ADDED,
+                ADDED_TYPE,
+                [(r.school_org_path, bodies.body(r, bi)) for r, bi in page],
+            )
+            await bulk_insert_tuples(session, tables.outbox_event, OUTBOX_COLUMNS, rows)
+            d.outbox.wake_after_commit(session)
             added += len(page)
             after = page[-1][0].id
         if ended:

@@ -264,6 +264,44 @@ def added_event(row: Any, bi: str, caller: CallerContext | None) -> events_pb2.M
     )
 
 
+ADDED_TYPE = events_pb2.MembershipAdded.DESCRIPTOR.full_name
+
+
+class AddedBodies:
+    """MembershipAdded bodies (without meta) of many memberships: fields 2–4 (membership id,
+    student id, blind index) per row, fields 5–14 serialised once per distinct combination
+    (school, stage, group, source, batch, validity, verification, school year) — a batch has
+    a few thousand of them for a million memberships."""
+
+    def __init__(self) -> None:
+        self._tails: dict[tuple[Any, ...], bytes] = {}
+
+    def body(self, row: Any, bi: str) -> bytes:
+        """The body of one membership (NewMembership or a row with the same fields)."""
+        key = (
+            row.school_org_code, row.school_org_path, row.stage, row.special_group, row.source,
+            row.batch_id, row.valid_from, row.valid_to, row.verification_status, row.school_year,
+        )  # fmt: skip
+        tail = self._tails.get(key)
+        if tail is None:
+            tail = self._tails[key] = events_pb2.MembershipAdded(
+                school_org_code=row.school_org_code,
+                school_org_path=row.school_org_path,
+                stage=row.stage,
+                group=row.special_group,
+                source=row.source,
+                batch_id=row.batch_id or "",
+                valid_from=row.valid_from,
+                valid_to=row.valid_to,
+                verification_status=row.verification_status,
+                school_year=row.school_year,
+            ).SerializeToString()
+        head = events_pb2.MembershipAdded(
+            membership_id=str(row.id), student_id=row.student_id, id_number_blind_index=bi or ""
+        ).SerializeToString()
+        return head + tail
+
+
 def ended_event(row: Any, caller: CallerContext | None) -> events_pb2.MembershipEnded:
     return events_pb2.MembershipEnded(
         meta=meta(caller, row.school_org_path),

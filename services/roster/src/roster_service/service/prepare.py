@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from multiprocessing import get_context
+from operator import attrgetter
 from typing import Any
 
 from zizhu_common.crypto import FieldCipher
@@ -25,11 +26,13 @@ from roster_service.domain.common import (
     StudentStatus,
 )
 from roster_service.domain.students import StudentRow, validate_row
+from roster_service.events import registered_row_parts
 from roster_service.fieldcrypto import RosterCipher
 
 ID_CONTEXT = "person.id_number"
 PHONE_CONTEXT = "student.phone"
 _ROW_FIELDS = StudentRow.__slots__  # type: ignore[attr-defined]
+_row_values = attrgetter(*_ROW_FIELDS)
 
 
 def id_index_value(id_type: int, number: str) -> str:
@@ -48,6 +51,9 @@ class Prepared:
     bi: str = ""
     id_enc: str | None = None
     phone_enc: str | None = None
+    # The row's parts of its StudentRegistered payload (see events.registered_row_parts).
+    person_part: bytes = b""
+    enrolment_part: bytes = b""
 
 
 class Preparer:
@@ -56,20 +62,45 @@ class Preparer:
     def __init__(self, cipher: FieldCipher) -> None:
         self.cipher = cipher
 
-    def one(self, number: int, raw: dict[str, str], today: date) -> Prepared:
-        """Prepare one row."""
-        result = validate_row(number, raw, today=today)
+    def one(
+        self, number: int, raw: dict[str, str], today: date, *, stripped: bool = False
+    ) -> Prepared:
+        """Prepare one row (`stripped`: see validate_row)."""
+        result = validate_row(number, raw, today=today, stripped=stripped)
         if isinstance(result, list):
             return Prepared(number, None, result)
         c = self.cipher
+        r = result
+        bi = (
+            c.blind_index(id_index_value(r.id_type, r.id_number), context=ID_CONTEXT)
+            if r.id_number
+            else ""
+        )
+        person, enrolment = registered_row_parts(
+            bi=bi,
+            name=r.name,
+            id_number_masked=r.id_number_masked,
+            gender=int(r.gender),
+            birth_date=r.birth_date,
+            stage=int(r.stage),
+            student_number=r.stored_student_number,
+            grade=r.grade,
+            class_name=r.class_name,
+            major_name=r.major_name,
+            status=int(r.status),
+            enrolled_on=r.enrolled_on,
+            left_on=r.left_on,
+            boarder=r.boarder,
+            status_date=r.status_date,
+        )
         return Prepared(
             number,
-            result,
-            bi=c.blind_index(id_index_value(result.id_type, result.id_number), context=ID_CONTEXT)
-            if result.id_number
-            else "",
-            id_enc=c.encrypt(result.id_number, context=ID_CONTEXT) if result.id_number else None,
-            phone_enc=c.encrypt(result.phone, context=PHONE_CONTEXT) if result.phone else None,
+            r,
+            bi=bi,
+            id_enc=c.encrypt(r.id_number, context=ID_CONTEXT) if r.id_number else None,
+            phone_enc=c.encrypt(r.phone, context=PHONE_CONTEXT) if r.phone else None,
+            person_part=person,
+            enrolment_part=enrolment,
         )
 
     def many(self, rows: Iterable[tuple[int, dict[str, str]]], today: date) -> list[Prepared]:
@@ -92,8 +123,7 @@ def _init_worker(secret: str, key_id: str, previous: dict[str, str], index_secre
 def _pack(p: Prepared) -> tuple[Any, ...]:
     if p.row is None:
         return (1, p.number, [(e.row, e.column, e.value, e.code, e.message) for e in p.errors])
-    r = p.row
-    values = [getattr(r, f) for f in _ROW_FIELDS]
+    values = list(_row_values(p.row))
     for i in _ENUMS:
         values[i] = int(values[i])
     return (
@@ -102,6 +132,8 @@ def _pack(p: Prepared) -> tuple[Any, ...]:
         p.bi,
         p.id_enc,
         p.phone_enc,
+        p.person_part,
+        p.enrolment_part,
     )
 
 
@@ -117,16 +149,24 @@ _ENUMS = {
 _BOARDER = _ROW_FIELDS.index("boarder")
 
 
+_ID_TYPE, _GENDER, _STAGE, _STATUS = (
+    _ROW_FIELDS.index(f) for f in ("id_type", "gender", "stage", "status")
+)
+_ID_TYPES, _GENDERS, _STAGES, _STATUSES = (_ENUMS[i] for i in (_ID_TYPE, _GENDER, _STAGE, _STATUS))
+
+
 def unpack(item: tuple[Any, ...]) -> Prepared:
     """A Prepared from a worker's compact tuple."""
     if item[0] == 1:
         return Prepared(item[1], None, [RowError(*e) for e in item[2]])
     v = list(item[1])
-    for i, members in _ENUMS.items():
-        v[i] = members[v[i]]
+    v[_ID_TYPE] = _ID_TYPES[v[_ID_TYPE]]
+    v[_GENDER] = _GENDERS[v[_GENDER]]
+    v[_STAGE] = _STAGES[v[_STAGE]]
+    v[_STATUS] = _STATUSES[v[_STATUS]]
     v[_BOARDER] = bool(v[_BOARDER])
     row = StudentRow(*v)
-    return Prepared(row.row, row, bi=item[2], id_enc=item[3], phone_enc=item[4])
+    return Prepared(row.row, row, [], item[2], item[3], item[4], item[5], item[6])
 
 
 def _prepare_lines(
@@ -140,10 +180,10 @@ def _prepare_lines(
     for values in csv.reader(io.StringIO(segment.decode("utf-8"))):
         number += 1
         width = len(values)
-        raw = {k: (values[i].strip() if i < width else "") for i, k in fields}
-        if not any(raw.values()):
+        raw = {k: v for i, k in fields if i < width and (v := values[i].strip())}
+        if not raw:
             continue
-        out.append(_pack(_worker.one(number, raw, day)))
+        out.append(_pack(_worker.one(number, raw, day, stripped=True)))
     # Pickled here so the parent unpickles in its event loop, not in the executor's result
     # thread, where it would contend for the GIL with the database writes.
     return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)

@@ -29,10 +29,9 @@ from roster_service.domain.common import (
 from roster_service.domain.recognition import in_force
 from roster_service.domain.students import (
     StoredEnrollment,
-    was_in_school,
+    was_in_school_iso,
 )
 from roster_service.events import AUDIT_RECORDED, add_events
-from roster_service.repository.recognitions import entry
 from roster_service.repository.students import SearchFilters
 from roster_service.service.context import (
     Deps,
@@ -410,15 +409,22 @@ class StudentService(StudentImportOps):
     ) -> list[CheckResult]:
         """Per check: does the student exist, is it at that school in that stage during the
         period, and its hardship level in force. Schools outside the caller's subtree answer
-        STUDENT_NOT_FOUND."""
+        STUDENT_NOT_FOUND.
+
+        Set-based per call: one blind-index lookup for every ID number, per-call caches for
+        scope tests, periods and schools. An 18-character resident ID is looked up as given
+        (upper-cased): a stored number passed full validation when it was imported, so a hit
+        proves it; only misses are validated, to tell INVALID_ID_NUMBER from STUDENT_NOT_FOUND."""
         d = self.d
         if len(checks) > MAX_CHECKS:
             raise InvalidArgument(
                 f"每次最多核验{MAX_CHECKS}条", code="TOO_MANY_CHECKS", field="checks"
             )
-        results = [CheckResult(index=c.index, outcome=0) for c in checks]
-        bis: dict[int, str] = {}
+        results = [CheckResult(c.index, 0) for c in checks]
+        bis: list[str] = [""] * len(checks)
+        unproven: dict[int, str] = {}  # check → number looked up before validation
         good_years: set[str] = set()
+        bi_of = d.id_index
         for i, c in enumerate(checks):
             if c.school_year and c.school_year not in good_years:
                 if valid_school_year(c.school_year):
@@ -427,65 +433,87 @@ class StudentService(StudentImportOps):
                 raise InvalidArgument(
                     "学年格式应为YYYY-YYYY", code="SCHOOL_YEAR_FORMAT", field=f"checks[{i}].period"
                 )
+        resident = int(IdType.RESIDENT_ID)
         for i, c in enumerate(checks):
             if c.student_id:
                 continue
             if c.id_number_blind_index:
                 bis[i] = c.id_number_blind_index
                 continue
+            number = c.id_number.strip().upper() if c.id_number else ""
+            if len(number) == 18 and (not c.id_type or c.id_type == resident):
+                bis[i] = bi_of(resident, number)
+                unproven[i] = number
+                continue
             try:
                 bis[i] = self._resolve_bi(c.id_type, c.id_number)
             except InvalidArgument:
                 results[i].outcome = CheckOutcome.INVALID_ID_NUMBER
         async with d.db.read() as session:
-            by_bi = await d.students.enrolled_by(session, "id_number_bi", bis.values())
-            by_id = await d.students.enrolled_by(
-                session, "student_id", {c.student_id for c in checks if c.student_id}
+            by_bi = await d.students.enrolled_by(session, "id_number_bi", [b for b in bis if b])
+            for i, number in unproven.items():
+                if bis[i] not in by_bi:
+                    try:
+                        resident_id(number)
+                    except IdentifierError:
+                        results[i].outcome = CheckOutcome.INVALID_ID_NUMBER
+            wanted_ids = {c.student_id for c in checks if c.student_id}
+            by_id = (
+                await d.students.enrolled_by(session, "student_id", wanted_ids)
+                if wanted_ids
+                else {}
             )
             schools = await d.orgs.by_codes(session, {c.school_org_code for c in checks})
             this_year = d.current_school_year()
             years = {c.school_year or this_year for c in checks}
             ids = {p.student_id for p in by_bi.values()} | set(by_id)
-            recs = await d.recognitions.rows_for(session, list(ids), years)
+            recs = await d.recognitions.entries_for(session, ids, years)
         today = d.today()
-        ranges: dict[tuple[str, int], tuple[date, date]] = {}
+        today_term = term_of(today)
+        ranges: dict[tuple[str, int], tuple[date, date, str, str]] = {}
+        today_span = (today, today, today.isoformat(), today.isoformat())
+        in_scope: dict[str, bool] = {}
+        scope = caller.in_scope
+        school_ok = {
+            code: school is not None and scope(school.org_path) for code, school in schools.items()
+        }
+        school_names = {code: school.name if school else "" for code, school in schools.items()}
+        enrolled, not_in_school = CheckOutcome.ENROLLED, CheckOutcome.NOT_IN_SCHOOL
         for i, c in enumerate(checks):
             res = results[i]
             if res.outcome:
                 continue
-            person = by_id.get(c.student_id) if c.student_id else by_bi.get(bis.get(i, ""))
-            school = schools.get(c.school_org_code)
-            if (
-                person is None
-                or (school is not None and not caller.in_scope(school.org_path))
-                or (school is None and c.school_org_code)
-            ):
+            person = by_id.get(c.student_id) if c.student_id else by_bi.get(bis[i])
+            code = c.school_org_code
+            if person is None or (code and not school_ok.get(code, False)):
+                res.outcome = CheckOutcome.STUDENT_NOT_FOUND
+                continue
+            # Only enrolments the caller may see count (and are ever shown).
+            mine = []
+            for e in person.enrollments:
+                seen = in_scope.get(e.school_org_path)
+                if seen is None:
+                    seen = in_scope[e.school_org_path] = scope(e.school_org_path)
+                if seen:
+                    mine.append(e)
+            if not mine:
                 res.outcome = CheckOutcome.STUDENT_NOT_FOUND
                 continue
             res.student_id = person.student_id
             res.id_number_blind_index = person.id_number_bi
             res.name = person.name
             res.id_number_masked = person.id_number_masked
-            # Only enrolments the caller may see count (and are ever shown).
-            mine = [e for e in person.enrollments if caller.in_scope(e.school_org_path)]
-            if not mine:
-                res.outcome = CheckOutcome.STUDENT_NOT_FOUND
-                res.student_id = res.id_number_blind_index = res.name = res.id_number_masked = ""
-                continue
             year = c.school_year or this_year
-            term = (
-                Term(c.term)
-                if c.term in (1, 2)
-                else (term_of(today) if not c.school_year else None)
-            )
-            entries = [entry(r) for r in recs.get((person.student_id, year), [])]
-            chosen = in_force(entries, term)
-            res.hardship_level = chosen.level if chosen else 0
-            at_school = (
-                [e for e in mine if e.school_org_code == c.school_org_code]
-                if c.school_org_code
-                else mine
-            )
+            found = recs.get((person.student_id, year))
+            if found:
+                term = (
+                    Term(c.term)
+                    if c.term in (1, 2)
+                    else (today_term if not c.school_year else None)
+                )
+                chosen = in_force(found, term)
+                res.hardship_level = chosen.level if chosen else 0
+            at_school = [e for e in mine if e.school_org_code == code] if code else mine
             if c.name and c.name.strip() != person.name:
                 res.outcome = CheckOutcome.NAME_MISMATCH
                 continue
@@ -495,27 +523,30 @@ class StudentService(StudentImportOps):
                 if latest is not None:
                     res.enrollment = enrollment_view(latest, "")
                 continue
-            in_stage = [e for e in at_school if not c.stage or e.stage == c.stage]
+            stage = c.stage
+            in_stage = [e for e in at_school if e.stage == stage] if stage else at_school
+            name = school_names.get(code, "")
             if not in_stage:
                 res.outcome = CheckOutcome.STAGE_MISMATCH
-                res.enrollment = enrollment_view(at_school[0], school.name if school else "")
+                res.enrollment = enrollment_view(at_school[0], name)
                 continue
-            chosen_e = max(in_stage, key=lambda e: (e.is_current, e.enrolled_on))
-            res.enrollment = enrollment_view(chosen_e, school.name if school else "")
-            if c.school_year:
-                span = ranges.get((year, c.term))
-                if span is None:
-                    span = ranges[(year, c.term)] = (
-                        term_range(year, Term(c.term))
-                        if c.term in (1, 2)
-                        else (term_range(year, Term.AUTUMN)[0], term_range(year, Term.SPRING)[1])
-                    )
-                lo, hi = span
-            else:
-                lo = hi = today
-            ok = any(
-                was_in_school(e.status, e.enrolled_on, e.left_on, e.status_date, lo, hi)
-                for e in in_stage
+            chosen_e = (
+                in_stage[0]
+                if len(in_stage) == 1
+                else max(in_stage, key=lambda e: (e.is_current, e.enrolled_on))
             )
-            res.outcome = CheckOutcome.ENROLLED if ok else CheckOutcome.NOT_IN_SCHOOL
+            res.enrollment = enrollment_view(chosen_e, name)
+            span = ranges.get((c.school_year, c.term)) if c.school_year else today_span
+            if span is None:
+                lo, hi = (
+                    term_range(year, Term(c.term))
+                    if c.term in (1, 2)
+                    else (term_range(year, Term.AUTUMN)[0], term_range(year, Term.SPRING)[1])
+                )
+                span = ranges[(year, c.term)] = (lo, hi, lo.isoformat(), hi.isoformat())
+            res.outcome = not_in_school
+            for e in in_stage:
+                if was_in_school_iso(e.status, e.enrolled_on, e.left_on, e.status_date, *span):
+                    res.outcome = enrolled
+                    break
         return results

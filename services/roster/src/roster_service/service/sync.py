@@ -40,13 +40,15 @@ from roster_service.events import (
     STUDENT_ENROLLMENT_CHANGED,
     STUDENT_REGISTERED,
     STUDENT_UPDATED,
+    RegisteredEvents,
     add_events,
     enrollment_message,
     meta,
     outbox_rows,
+    school_part,
 )
 from roster_service.repository.orgs import OrgRef
-from roster_service.repository.sql import driver_value, sqlite_insert
+from roster_service.repository.sql import bulk_insert_tuples, driver_value, sqlite_insert
 from roster_service.repository.students import ENROLLMENT_COLUMNS, STUDENT_COLUMNS
 from roster_service.service.context import Deps
 from roster_service.service.prepare import Prepared
@@ -83,6 +85,8 @@ class SyncContext:
     )
     # ctx.now as new rows carry it (the driver's value on SQLite, see driver_value).
     stamp: Any = None
+    # Per school code: its Enrollment fields of StudentRegistered payloads (events.school_part).
+    school_parts: dict[str, bytes] = field(default_factory=dict)
     # A chunk's plan waiting to be written, and the write in flight (SQLite, new rows only).
     pending: _Plan | None = None
     writing: asyncio.Future[None] | None = None
@@ -289,7 +293,10 @@ class RowApplier:
                     (
                         t.outbox_event,
                         OUTBOX_COLUMNS,
-                        outbox_rows(d.outbox, plan.events[1:], created_at=ctx.stamp),
+                        RegisteredEvents(ctx.caller, d.outbox.producer, ctx.stamp).rows_of(
+                            plan.registered
+                        )
+                        + outbox_rows(d.outbox, plan.events[1:], created_at=ctx.stamp),
                     ),
                 )
                 if rows
@@ -310,6 +317,10 @@ class RowApplier:
         await d.students.update_enrollments(session, plan.enrollment_updates)
         await d.students.insert_changes(session, plan.changes)
         await add_events(session, d.outbox, plan.events)
+        if plan.registered:
+            rows = RegisteredEvents(ctx.caller, d.outbox.producer, None).rows_of(plan.registered)
+            await bulk_insert_tuples(session, t.outbox_event, OUTBOX_COLUMNS, rows)
+            d.outbox.wake_after_commit(session)
         return outcomes
 
     async def _flush(self, session: AsyncSession, ctx: SyncContext) -> None:
@@ -323,6 +334,8 @@ class RowApplier:
             return
         if plan.events:
             await self.d.outbox.add_many(session, plan.events[:1])  # wakes the relay on commit
+        elif plan.registered:
+            self.d.outbox.wake_after_commit(session)
         conn = await session.connection()
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
@@ -392,35 +405,43 @@ class RowApplier:
                 row.left_on, row.boarder, True, now, now, 1,
             )
         )  # fmt: skip
-        plan.events.append(
-            (
-                STUDENT_REGISTERED,
-                events_pb2.StudentRegistered(
-                    meta=meta(ctx.caller, school.org_path),
-                    student_id=sid,
-                    id_number_blind_index=bi,
-                    name=row.name,
-                    id_number_masked=row.id_number_masked,
-                    gender=int(row.gender),
-                    birth_date=row.birth_date,
-                    enrollment=roster_pb2.Enrollment(
-                        school_org_code=school.org_code,
-                        school_name=school.name,
-                        school_org_path=school.org_path,
-                        stage=stage,
-                        student_number=number,
-                        grade=row.grade,
-                        class_name=row.class_name,
-                        major_name=row.major_name,
-                        status=status,
-                        enrolled_on=row.enrolled_on,
-                        left_on=row.left_on,
-                        boarder=row.boarder,
-                        status_date=row.status_date,
+        if p.person_part:
+            part = ctx.school_parts.get(school.org_code)
+            if part is None:
+                part = ctx.school_parts[school.org_code] = school_part(
+                    school.org_code, school.name, school.org_path
+                )
+            plan.registered.append((sid, school.org_path, p.person_part, part, p.enrolment_part))
+        else:
+            plan.events.append(
+                (
+                    STUDENT_REGISTERED,
+                    events_pb2.StudentRegistered(
+                        meta=meta(ctx.caller, school.org_path),
+                        student_id=sid,
+                        id_number_blind_index=bi,
+                        name=row.name,
+                        id_number_masked=row.id_number_masked,
+                        gender=int(row.gender),
+                        birth_date=row.birth_date,
+                        enrollment=roster_pb2.Enrollment(
+                            school_org_code=school.org_code,
+                            school_name=school.name,
+                            school_org_path=school.org_path,
+                            stage=stage,
+                            student_number=number,
+                            grade=row.grade,
+                            class_name=row.class_name,
+                            major_name=row.major_name,
+                            status=status,
+                            enrolled_on=row.enrolled_on,
+                            left_on=row.left_on,
+                            boarder=row.boarder,
+                            status_date=row.status_date,
+                        ),
                     ),
-                ),
+                )
             )
-        )
         out.student_id = sid
         out.created = True
         ctx.created += 1
@@ -671,6 +692,8 @@ class _Plan:
     enrollment_updates: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     events: list[tuple[str, Message]] = field(default_factory=list)
+    # New students' StudentRegistered events as pre-serialised parts (RegisteredEvents.rows_of).
+    registered: list[tuple[str, str, bytes, bytes, bytes]] = field(default_factory=list)
     # SQLite statements of a plan written in the background (new rows only).
     statements: list[tuple[str, list[tuple[Any, ...]]]] = field(default_factory=list)
 
