@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from zizhu_common.aio import wait_or_stop
+from zizhu_common.crypto import FieldCipher, personal_data_cipher
 from zizhu_common.db import Database
 from zizhu_common.migrations import upgrade_to_head
 from zizhu_common.outbox import Outbox
@@ -15,7 +16,6 @@ from zizhu_contracts.roster.v1 import roster_pb2_grpc
 
 from roster_service import tables
 from roster_service.events import IDENTITY_ORG_SUBJECTS, OrgCopyConsumer
-from roster_service.fieldcrypto import RosterCipher
 from roster_service.grpc_api import SERVICE_NAME, RosterServicer
 from roster_service.service import Deps, RosterServices
 from roster_service.service.prepare import PreparePool
@@ -31,18 +31,12 @@ def migrate(settings: Settings) -> None:
     upgrade_to_head(script_location=MIGRATIONS_DIR, database_url=settings.database_url)
 
 
-def field_cipher(settings: Settings) -> RosterCipher:
+def field_cipher(settings: Settings) -> FieldCipher:
     """The SM4 cipher and HMAC-SM3 blind index of personal data (same key scheme as identity)."""
-    previous = dict(
-        part.split("=", 1)
-        for part in settings.personal_data_previous_keys.split(",")
-        if "=" in part
-    )
-    return RosterCipher(
+    return personal_data_cipher(
         settings.personal_data_key,
         key_id=settings.personal_data_key_id,
-        previous=previous,
-        index_secret=previous.get("index", settings.personal_data_key),
+        previous_keys=settings.personal_data_previous_keys,
     )
 
 

@@ -27,7 +27,6 @@ from roster_service.domain.common import (
 )
 from roster_service.domain.students import StudentRow, validate_row
 from roster_service.events import registered_row_parts
-from roster_service.fieldcrypto import RosterCipher
 
 ID_CONTEXT = "person.id_number"
 PHONE_CONTEXT = "student.phone"
@@ -116,7 +115,7 @@ _worker: Preparer | None = None
 def _init_worker(secret: str, key_id: str, previous: dict[str, str], index_secret: str) -> None:
     global _worker
     _worker = Preparer(
-        RosterCipher(secret, key_id=key_id, previous=previous, index_secret=index_secret)
+        FieldCipher(secret, key_id=key_id, previous=previous, index_secret=index_secret)
     )
 
 
