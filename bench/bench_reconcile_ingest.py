@@ -62,12 +62,13 @@ async def _drain(url: str | None, nats_url: str, stream: str, n: int, batch: int
     from reconcile_service import tables
     from reconcile_service.events import apply_aid
     from reconcile_service.settings import Settings
-    from reconcile_service.wiring import migrate
+    from reconcile_service.wiring import migrate, tune_database, tune_process
 
     db: Database
     if url is not None:
         _in_thread(migrate, Settings(zizhu_env="test", database_url=url))
         db = Database(url)
+        tune_database(db)  # as the service does (wiring.build)
 
         async def handler(session, events: list[Event]) -> None:  # type: ignore[no-untyped-def]
             # The bench streams prefix the subject (one stream per database); the handler
@@ -87,6 +88,7 @@ async def _drain(url: str | None, nats_url: str, stream: str, n: int, batch: int
 
     nc = await connect_nats(nats_url, name="bench-ingest")
     js = nc.jetstream(timeout=30)
+    tune_process()  # as the service does once started (wiring.build); the anchor too
     consumers = [
         DurableConsumer(
             js=js,
@@ -132,7 +134,12 @@ async def _drain(url: str | None, nats_url: str, stream: str, n: int, batch: int
 def run(ctx: Context) -> Result:
     """Fill streams with approvals, then time reconcile's consumer draining them."""
     n = ctx.rows(small=20_000, full=200_000)
-    batch = int(os.environ.get("BENCH_BATCH", "2000"))
+    # The service's own batch size (reconcile Settings.consumer_batch_size) unless overridden.
+    from reconcile_service.settings import Settings
+
+    batch = int(
+        os.environ.get("BENCH_BATCH", str(Settings.model_fields["consumer_batch_size"].default))
+    )
     nats = devservers.start_nats(data_dir=ctx.tempdir("nats"), sync_always=False)
     pg = devservers.start_postgres(data_dir=ctx.tempdir("pg"))
     pg.create_database("bench_ingest")

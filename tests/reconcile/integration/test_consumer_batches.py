@@ -111,6 +111,8 @@ async def test_prefetched_batch_is_handed_back_on_stop_and_applied_once_after_re
         first = _consumer(js, db, ack_wait_s=300, handler=stop_after_first)
         await first.run(stop)
         assert first.applied_total == 10
+        # The server applies acks asynchronously to its answers: wait for the floor to move.
+        await _until(lambda: _ack_floor_is(js, 10), "the applied batch is acknowledged")
         info = await js.consumer_info(STREAM, "rc-batches")
         assert info.ack_floor.stream_seq == 10, "the applied batch is acknowledged"
         assert info.delivered.stream_seq == 20, "the next batch had been pulled ahead"
@@ -193,12 +195,47 @@ async def test_durable_names_carry_the_deployment_prefix(
         await db.dispose()
 
 
+async def test_a_batch_mixing_new_and_already_applied_events_applies_only_the_new_ones(
+    tmp_path: Path, nats_server_factory
+) -> None:
+    nats = nats_server_factory()
+    db, nc, js = await _setup(tmp_path, nats.url)
+    try:
+        sub = await js.pull_subscribe(SUBJECT, durable="rc-mixed", stream=STREAM)
+        msgs = await sub.fetch(20, timeout=5)
+        consumer = _consumer(js, db)
+        await consumer.handle(msgs[5:10])
+        assert (consumer.applied_total, consumer.duplicates_total) == (5, 0)
+        # Redeliveries of 5..9 among new events 0..4 and 10..19, and one id twice in the batch.
+        await consumer.handle([*msgs[:5], *msgs, msgs[12]])
+        assert consumer.applied_total == 20
+        # 26 messages, 15 new: 5 applied before (5..9), 6 repeated within the batch (0..4, 12).
+        assert consumer.duplicates_total == 11
+        times = await _times(db)
+        assert len(times) == 20 and set(times.values()) == {1}, "each event applied once"
+        async with db.read() as s:
+            recorded = (await s.execute(select(func.count()).select_from(processed))).scalar_one()
+        assert recorded == 20
+        # Every id already recorded: nothing applied, nothing recorded twice.
+        await consumer.handle(msgs)
+        assert consumer.applied_total == 20
+        assert set((await _times(db)).values()) == {1}
+    finally:
+        await nc.close()
+        await db.dispose()
+
+
 async def _ge(value, n: int) -> bool:  # type: ignore[no-untyped-def]
     return (await value) >= n
 
 
 async def _eq(value, n: int) -> bool:  # type: ignore[no-untyped-def]
     return (await value) == n
+
+
+async def _ack_floor_is(js, seq: int) -> bool:  # type: ignore[no-untyped-def]
+    info = await js.consumer_info(STREAM, "rc-batches")
+    return bool(info.ack_floor.stream_seq == seq)
 
 
 async def _caught_up(js) -> bool:  # type: ignore[no-untyped-def]

@@ -7,8 +7,12 @@ its id already recorded and is acknowledged without being applied again.
 
 Batches are pulled with one JetStream pull request each into a private inbox (no per-message
 round trip or timer), and the next batch is requested while the current one is being applied, so
-the network and the database overlap. Prefetched messages are not acknowledged before their own
-batch commits; on stop they are handed back (nak) so they are redelivered at once.
+the network and the database overlap; a committed batch's acknowledgements are sent while the
+next batch is applied. Prefetched messages are not acknowledged before their own batch commits;
+on stop they are handed back (nak) so they are redelivered at once.
+
+On SQLite the batch's ids are recorded with one executemany; only when some were already there
+(redeliveries) is that undone to a savepoint and the new ones picked out first.
 
 `CONSUMER_PREFIX` (environment, default empty) prefixes every durable consumer's name on NATS, so
 that two deployments can share one NATS server; the dedup records keep the unprefixed name.
@@ -32,7 +36,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy import Column, DateTime, MetaData, String, Table, bindparam, text
+from sqlalchemy import Column, DateTime, MetaData, String, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zizhu_common.aio import wait_or_stop
@@ -257,6 +261,8 @@ class DurableConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until stop is set, surviving NATS restarts."""
         puller: _Puller | None = None
+        # The acknowledgements of the last committed batch, sent while the next one is applied.
+        acking: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
                 try:
@@ -277,8 +283,14 @@ class DurableConsumer:
                 if not stop.is_set():
                     # The next batch travels while this one is applied.
                     await _safe(puller.request(self.batch_size, self.fetch_timeout_s))
-                await self.handle(msgs)
+                committed = await self._handle(msgs)
+                if acking is not None:
+                    await acking
+                acking = asyncio.create_task(_ack_all(committed))
         finally:
+            if acking is not None:
+                await acking
+                await _safe(self.js._nc.flush(timeout=2))  # the last acks leave before we return
             if puller is not None:
                 await puller.close()
 
@@ -313,23 +325,32 @@ class DurableConsumer:
         return await claim(session, self.table, self.durable, ids)
 
     async def handle(self, msgs: list[Msg]) -> None:
-        """Apply a fetched batch; falls back to one message at a time when the batch fails."""
+        """Apply a fetched batch and acknowledge what was committed; falls back to one message
+        at a time when the batch fails (a message that still fails is handed back with a
+        delay)."""
+        await _ack_all(await self._handle(msgs))
+
+    async def _handle(self, msgs: list[Msg]) -> list[Msg]:
+        """Apply a batch; returns the messages whose transaction committed (to acknowledge)."""
         if not msgs:
-            return
+            return []
         try:
             await self._apply(msgs)
+            return msgs
         except Exception:
             log.exception(
                 "consumer %s batch of %d failed; retrying singly", self.durable, len(msgs)
             )
-            for msg in msgs:
-                try:
-                    await self._apply([msg])
-                except Exception:
-                    log.exception("consumer %s could not apply %s", self.durable, msg.subject)
-                    await _safe(msg.nak(delay=5.0))
-                    continue
-            return
+        committed: list[Msg] = []
+        for msg in msgs:
+            try:
+                await self._apply([msg])
+            except Exception:
+                log.exception("consumer %s could not apply %s", self.durable, msg.subject)
+                await _safe(msg.nak(delay=5.0))
+                continue
+            committed.append(msg)
+        return committed
 
     async def _apply(self, msgs: list[Msg]) -> None:
         events: dict[str, Event] = {}
@@ -344,28 +365,53 @@ class DurableConsumer:
                 await self.handler(session, fresh)
         self.applied_total += len(fresh)
         self.duplicates_total += len(msgs) - len(fresh)
-        for msg in msgs:
-            await _safe(msg.ack())
+
+
+async def _ack_all(msgs: list[Msg]) -> None:
+    # Only after the batch's commit: a message lost before its ack is redelivered and skipped.
+    for msg in msgs:
+        await _safe(msg.ack())
 
 
 async def _claim_rows(
     session: AsyncSession, table: Table, consumer: str, ids: list[str]
 ) -> set[str]:
-    # SQLite: the ids travel as one JSON array; one statement records the new ones and returns
-    # them (a conflicting row is skipped and not returned).
-    stmt = text(
-        f"INSERT INTO {table.name} (consumer, event_id, processed_at) "
-        "SELECT :consumer, value, :now FROM json_each(:ids) WHERE true "
-        "ON CONFLICT DO NOTHING RETURNING event_id"
-    ).bindparams(bindparam("now", type_=table.c.processed_at.type))
-    fresh: set[str] = set()
+    # SQLite (one writer at a time: the transaction began IMMEDIATE). The ids go in with one
+    # executemany straight through the driver; when every row was inserted — a batch without
+    # redeliveries, the usual case — they are all new. Otherwise the insert is undone to its
+    # savepoint, the ids already recorded are read with one statement and only the others are
+    # inserted. Cheaper than an INSERT … RETURNING over json_each, which extracts every value
+    # again for the conflict check and the answer.
+    conn = await session.connection()
+    bind = table.c.processed_at.type.bind_processor(conn.dialect)
     now = datetime.now(UTC)
-    for start in range(0, len(ids), 5000):
-        result = await session.execute(
-            stmt, {"consumer": consumer, "ids": json.dumps(ids[start : start + 5000]), "now": now}
+    stamp = bind(now) if bind is not None else now
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return set()
+    insert = (
+        f"INSERT INTO {table.name} (consumer, event_id, processed_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (consumer, event_id) DO NOTHING"
+    )
+    await conn.exec_driver_sql("SAVEPOINT zz_claim")
+    result = await conn.exec_driver_sql(insert, [(consumer, i, stamp) for i in unique])
+    if result.rowcount == len(unique):
+        await conn.exec_driver_sql("RELEASE zz_claim")
+        return set(unique)
+    await conn.exec_driver_sql("ROLLBACK TO zz_claim")
+    await conn.exec_driver_sql("RELEASE zz_claim")
+    seen: set[str] = set()
+    for start in range(0, len(unique), 5000):
+        found = await conn.exec_driver_sql(
+            f"SELECT event_id FROM {table.name} WHERE consumer = ? "
+            "AND event_id IN (SELECT value FROM json_each(?))",
+            (consumer, json.dumps(unique[start : start + 5000])),
         )
-        fresh.update(result.scalars())
-    return fresh
+        seen.update(found.scalars())
+    fresh = [i for i in unique if i not in seen]
+    if fresh:
+        await conn.exec_driver_sql(insert, [(consumer, i, stamp) for i in fresh])
+    return set(fresh)
 
 
 async def _claim_unnest(

@@ -359,29 +359,48 @@ async def _apply_records(
     periods = await rc.period_keys(session, [_period(m.period) for m in every])
     unknown = sorted({m.project_code for m in every if not m.project_category})
     categories = await rc.project_categories(session, unknown)
-
-    def row(m: Any, status: int) -> dict:
-        return {
+    paths = await rc.current_paths(session, [m.school_org_code for m in every])
+    known_path = paths.get
+    category_of = categories.get
+    # Approvals as tuples in the order of funds.RECORD_COLUMNS, built in one pass; the org
+    # copy's path wins over the event's (as use_current_paths does for dict rows).
+    approved_rows: dict[str, tuple] = {}
+    for m in approved:
+        p = m.period
+        code = m.school_org_code
+        approved_rows[m.record_id] = (
+            m.record_id,
+            keys[m.student_id],
+            periods[(p.school_year, int(p.term))],
+            m.project_code,
+            int(m.project_category) or category_of(m.project_code, 0),
+            code,
+            known_path(code) or m.school_org_path,
+            int(m.stage),
+            m.amount_fen,
+            m.id_number_blind_index,
+            rc.APPROVED,
+            event_time(m.approved_at),
+            None,
+        )
+    revoked_rows = {
+        m.record_id: {
             "record_id": m.record_id,
             "student_key": keys[m.student_id],
             "period_key": periods[_period(m.period)],
             "project_code": m.project_code,
-            "category": int(m.project_category) or categories.get(m.project_code, 0),
+            "category": int(m.project_category) or category_of(m.project_code, 0),
             "school_org_code": m.school_org_code,
-            "school_org_path": m.school_org_path,
+            "school_org_path": known_path(m.school_org_code) or m.school_org_path,
             "stage": int(m.stage),
             "amount_fen": m.amount_fen,
             "id_number_blind_index": m.id_number_blind_index,
-            "status": status,
-            "approved_at": event_time(m.approved_at) if status == rc.APPROVED else None,
-            "revoked_at": event_time(m.revoked_at) if status == rc.REVOKED else None,
+            "status": rc.REVOKED,
+            "approved_at": None,
+            "revoked_at": event_time(m.revoked_at),
         }
-
-    approved_rows = {m.record_id: row(m, rc.APPROVED) for m in approved}
-    revoked_rows = {m.record_id: row(m, rc.REVOKED) for m in revoked}
-    paths = await rc.current_paths(session, [m.school_org_code for m in every])
-    for rows in (approved_rows, revoked_rows):
-        rc.use_current_paths(rows.values(), paths, "school_org_code", "school_org_path")
+        for m in revoked
+    }
     await rc.apply_records(session, list(approved_rows.values()), list(revoked_rows.values()))
 
 

@@ -72,3 +72,44 @@ def in_values(
         return f"{column} = ANY(CAST(:{param} AS {PG_TYPES[kind]}[]))", {param: list(values)}
     doc = json.dumps([_sqlite_value(kind, v) for v in values], ensure_ascii=False)
     return f"{column} IN (SELECT value FROM json_each(:{param}))", {param: doc}
+
+
+async def insert_absent(
+    session: AsyncSession,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[Any]],
+) -> list[Sequence[Any]]:
+    """SQLite: insert the rows (tuples in the order of `columns`, the first being the table's
+    key, distinct) whose key is not in `table` yet; returns those rows. One statement reads the
+    keys already there, one executemany straight through the driver inserts the rest — much
+    cheaper than `INSERT … SELECT` over json_each, which parses each row's JSON once per column.
+    Only for SQLite, whose write transactions (BEGIN IMMEDIATE) exclude any concurrent writer."""
+    if not rows:
+        return []
+    conn = await session.connection()
+    key = columns[0][0]
+    seen: set[Any] = set()
+    for start in range(0, len(rows), 5000):
+        doc = json.dumps([r[0] for r in rows[start : start + 5000]], ensure_ascii=False)
+        result = await conn.exec_driver_sql(
+            f"SELECT {key} FROM {table} WHERE {key} IN (SELECT value FROM json_each(?))", (doc,)
+        )
+        seen.update(result.scalars())
+    new = [r for r in rows if r[0] not in seen] if seen else list(rows)
+    if not new:
+        return []
+    convert = [i for i, (_, kind) in enumerate(columns) if kind in ("ts", "bool")]
+    params: Sequence[Sequence[Any]] = new
+    if convert:
+        kinds = [kind for _, kind in columns]
+        params = []
+        for r in new:
+            values = list(r)
+            for i in convert:
+                values[i] = _sqlite_value(kinds[i], values[i])
+            params.append(tuple(values))
+    names = ", ".join(name for name, _ in columns)
+    marks = ", ".join("?" for _ in columns)
+    await conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", params)
+    return new

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reconcile_service import tables as t
 from reconcile_service.repository.bulk import in_values, rows_from
-from reconcile_service.repository.sql import chunks, distinct, upsert
+from reconcile_service.repository.sql import chunks, dialect, distinct, upsert
 
 NEED_BASED = 1  # AidCategory 助困
 APPROVED, REVOKED = 5, 6  # RecordStatus
@@ -48,6 +49,8 @@ async def student_keys(session: AsyncSession, ids: dict[str, str]) -> dict[str, 
     if not ids:
         return {}
     wanted = sorted(ids)
+    if dialect(session) == "sqlite":
+        return await _student_keys_sqlite(session, ids, wanted)
     keys = await _known_students(session, wanted)
     # Most events name students roster registered long ago: insert only the unseen ones.
     missing = [sid for sid in wanted if sid not in keys]
@@ -66,6 +69,29 @@ async def student_keys(session: AsyncSession, ids: dict[str, str]) -> dict[str, 
             params,
         )
         keys.update(await _known_students(session, missing))
+    return keys
+
+
+async def _student_keys_sqlite(
+    session: AsyncSession, ids: dict[str, str], wanted: list[str]
+) -> dict[str, int]:
+    # Straight through the driver: the ids as one JSON array, the placeholders by executemany
+    # (no conflict possible: SQLite's write transaction excludes other writers).
+    conn = await session.connection()
+    select_known = (
+        "SELECT student_id, student_key FROM student "
+        "WHERE student_id IN (SELECT value FROM json_each(?))"
+    )
+    found = await conn.exec_driver_sql(select_known, (json.dumps(wanted, ensure_ascii=False),))
+    keys: dict[str, int] = dict(found.fetchall())
+    missing = [sid for sid in wanted if sid not in keys]
+    if missing:
+        await conn.exec_driver_sql(
+            "INSERT INTO student (student_id, id_number_blind_index) VALUES (?, ?)",
+            [(sid, ids[sid]) for sid in missing],
+        )
+        found = await conn.exec_driver_sql(select_known, (json.dumps(missing, ensure_ascii=False),))
+        keys.update(found.fetchall())
     return keys
 
 
@@ -131,6 +157,15 @@ async def mark_dirty(session: AsyncSession, keys: Iterable[int]) -> None:
     funding changed). Sorted, so concurrent consumers lock rows in the same order."""
     wanted = sorted(set(keys))
     if not wanted:
+        return
+    if dialect(session) == "sqlite":
+        # One executemany straight through the driver: no JSON to build and pick apart.
+        conn = await session.connection()
+        await conn.exec_driver_sql(
+            "INSERT INTO dirty_student (student_key, mark) VALUES (?, 1) "
+            "ON CONFLICT (student_key) DO UPDATE SET mark = dirty_student.mark + 1",
+            [(k,) for k in wanted],
+        )
         return
     source, params = rows_from(session, [("student_key", "int")], [(k,) for k in wanted])
     await session.execute(

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reconcile_service import tables as t
-from reconcile_service.repository.bulk import rows_from
+from reconcile_service.repository.bulk import insert_absent, rows_from
 from reconcile_service.repository.readcopy.base import (
     APPROVED,
     NEED_BASED,
@@ -18,7 +19,7 @@ from reconcile_service.repository.readcopy.base import (
     mark_dirty,
     newer,
 )
-from reconcile_service.repository.sql import chunks, upsert
+from reconcile_service.repository.sql import chunks, dialect, upsert
 
 # aid_record's columns as apply_records writes them (name, kind for rows_from).
 RECORD_COLUMNS = (
@@ -36,6 +37,7 @@ RECORD_COLUMNS = (
     ("approved_at", "ts"),
     ("revoked_at", "ts"),
 )
+_STUDENT, _PERIOD, _CATEGORY = 1, 2, 4
 
 # --- aid: projects, periods, records --------------------------------------------------------------
 
@@ -117,33 +119,37 @@ async def project_categories(session: AsyncSession, codes: Sequence[str]) -> dic
 
 
 async def apply_records(
-    session: AsyncSession, approved: Sequence[dict], revoked: Sequence[dict]
+    session: AsyncSession, approved: Sequence[Sequence[Any]], revoked: Sequence[dict]
 ) -> tuple[int, int]:
-    """Approvals then revocations; keeps the funded set in step and marks the students whose
-    funding changed. Returns (approved, revoked) rows that changed state (redelivered or
-    out-of-order events change nothing)."""
+    """Approvals (tuples in the order of RECORD_COLUMNS, distinct record ids) then revocations
+    (dicts); keeps the funded set in step and marks the students whose funding changed. Returns
+    (approved, revoked) rows that changed state (redelivered or out-of-order events change
+    nothing: a record already known — approved, or revoked before its approval arrived — stays)."""
     deltas: dict[tuple[int, int], int] = defaultdict(int)
     newly_approved = 0
     if approved:
-        # One statement for the batch: the rows bound column-wise, the new ones returned.
-        names = [name for name, _ in RECORD_COLUMNS]
-        for part in chunks(list(approved), 5000):
-            source, params = rows_from(
-                session, RECORD_COLUMNS, [tuple(r[n] for n in names) for r in part]
-            )
-            result = await session.execute(
-                text(
-                    f"INSERT INTO aid_record ({', '.join(names)}) "
-                    f"SELECT {', '.join(names)} FROM {source} WHERE true "
-                    "ON CONFLICT (record_id) DO NOTHING "
-                    "RETURNING period_key, student_key, category"
-                ),
-                params,
-            )
-            for period_key, student_key, category in result.all():
-                newly_approved += 1
-                if category == NEED_BASED:
-                    deltas[(period_key, student_key)] += 1
+        if dialect(session) == "sqlite":
+            new = await insert_absent(session, "aid_record", RECORD_COLUMNS, approved)
+            added = [(r[_PERIOD], r[_STUDENT], r[_CATEGORY]) for r in new]
+        else:
+            # One statement per chunk: the rows bound column-wise, the new ones returned.
+            added = []
+            names = ", ".join(name for name, _ in RECORD_COLUMNS)
+            for part in chunks(list(approved), 5000):
+                source, params = rows_from(session, RECORD_COLUMNS, part)
+                result = await session.execute(
+                    text(
+                        f"INSERT INTO aid_record ({names}) SELECT {names} FROM {source} "
+                        "WHERE true ON CONFLICT (record_id) DO NOTHING "
+                        "RETURNING period_key, student_key, category"
+                    ),
+                    params,
+                )
+                added += [tuple(r) for r in result.all()]
+        for period_key, student_key, category in added:
+            newly_approved += 1
+            if category == NEED_BASED:
+                deltas[(period_key, student_key)] += 1
     newly_revoked = 0
     if revoked:
         ids = [r["record_id"] for r in revoked]
@@ -178,28 +184,33 @@ async def apply_records(
 
 async def _apply_funded(session: AsyncSession, deltas: dict[tuple[int, int], int]) -> None:
     # Sorted, so concurrent consumers lock funded rows in the same order.
-    changes = [
-        {"period_key": p, "student_key": s, "records": d}
-        for (p, s), d in sorted(deltas.items())
-        if d
-    ]
+    changes = [(p, s, d) for (p, s), d in sorted(deltas.items()) if d]
     if not changes:
         return
-    source, params = rows_from(
-        session,
-        [("period_key", "int"), ("student_key", "int"), ("records", "int")],
-        [(c["period_key"], c["student_key"], c["records"]) for c in changes],
+    upsert_sql = (
+        "ON CONFLICT (period_key, student_key) "
+        "DO UPDATE SET records = funded_student.records + excluded.records"
     )
-    await session.execute(
-        text(
-            "INSERT INTO funded_student (period_key, student_key, records) "
-            f"SELECT period_key, student_key, records FROM {source} WHERE true "
-            "ON CONFLICT (period_key, student_key) "
-            "DO UPDATE SET records = funded_student.records + excluded.records"
-        ),
-        params,
-    )
-    gone = [c for c in changes if c["records"] < 0]
+    if dialect(session) == "sqlite":
+        # One executemany straight through the driver: no JSON to build and pick apart.
+        conn = await session.connection()
+        await conn.exec_driver_sql(
+            f"INSERT INTO funded_student (period_key, student_key, records) VALUES (?, ?, ?) "
+            f"{upsert_sql}",
+            changes,
+        )
+    else:
+        source, params = rows_from(
+            session, [("period_key", "int"), ("student_key", "int"), ("records", "int")], changes
+        )
+        await session.execute(
+            text(
+                "INSERT INTO funded_student (period_key, student_key, records) "
+                f"SELECT period_key, student_key, records FROM {source} WHERE true {upsert_sql}"
+            ),
+            params,
+        )
+    gone = [(p, s) for p, s, d in changes if d < 0]
     if gone:
         await session.execute(
             delete(t.funded_student).where(
@@ -207,7 +218,7 @@ async def _apply_funded(session: AsyncSession, deltas: dict[tuple[int, int], int
                 t.funded_student.c.student_key == bindparam("s"),
                 t.funded_student.c.records <= 0,
             ),
-            [{"p": c["period_key"], "s": c["student_key"]} for c in gone],
+            [{"p": p, "s": s} for p, s in gone],
         )
 
 
