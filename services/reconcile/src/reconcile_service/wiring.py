@@ -10,7 +10,7 @@ from typing import Any
 from nats.js import JetStreamContext
 from redis.asyncio import Redis
 from sqlalchemy import event
-from zizhu_common.crypto import FieldCipher
+from zizhu_common.crypto import FieldCipher, personal_data_cipher
 from zizhu_common.db import Database
 from zizhu_common.messaging import stream_for
 from zizhu_common.migrations import upgrade_to_head
@@ -78,14 +78,8 @@ def migrate(settings: Settings) -> None:
 
 def field_cipher(settings: Settings) -> FieldCipher:
     """The blind index of ID numbers, keyed exactly as roster keys it (the person key)."""
-    previous = dict(
-        part.split("=", 1)
-        for part in settings.personal_data_previous_keys.split(",")
-        if "=" in part
-    )
-    return FieldCipher(
-        settings.personal_data_key,
-        index_secret=previous.get("index", settings.personal_data_key),
+    return personal_data_cipher(
+        settings.personal_data_key, previous_keys=settings.personal_data_previous_keys
     )
 
 
