@@ -300,7 +300,9 @@ class Feed:
         school: tuple | None = None,
         record_id: str = "",
         stage: int | None = None,
+        student_name: str | None = None,
     ) -> str:
+        """An approved record; its name is the student's unless student_name says otherwise."""
         rid = record_id or f"R{next(_serial):06d}"
         school = school or s.school
         await self._pub(
@@ -308,6 +310,7 @@ class Feed:
             aid_events.RecordApproved(
                 record_id=rid,
                 student_id=s.student_id,
+                student_name=s.name if student_name is None else student_name,
                 id_number_blind_index=s.blind_index,
                 school_org_code=school[0],
                 school_org_path=school[4],

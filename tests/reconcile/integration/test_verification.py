@@ -67,6 +67,13 @@ async def _scenario(w: World) -> dict:
     s["t"] = await f.student(BAIYUN_PS, name="幼龄", birth="20220301")
     await f.recognition(s["t"], "2024-2025", 1, 4)
     await f.approve(s["t"], "ZXJ", AUTUMN_2024)
+    # The record's name differs from 学籍's; a middle-dot variant and spaces are the same name.
+    s["n"] = await f.student(BAIYUN_PS, name="李明")
+    await f.approve(s["n"], "GJJ", AUTUMN_2024, category=MERIT, amount_fen=100000,
+                    student_name="李敏")  # fmt: skip
+    s["d"] = await f.student(BAIYUN_PS, name="阿依古丽·买买提")
+    await f.approve(s["d"], "GJJ", AUTUMN_2024, category=MERIT, amount_fen=100000,
+                    student_name=" 阿依古丽•买买提")  # fmt: skip
     s["ghost"] = Student("S999999", id_number(999), "幽灵", HUAYANG, 2, f.blind(id_number(999)))
     await f.approve(s["ghost"], "ZXJ", AUTUMN_2024)
     await f.allocation("ZXJ", "2024", TIANHE, 100000)
@@ -113,6 +120,7 @@ async def test_each_rule_finds_its_problem_and_counts_stay_in_scope(world: World
         s["t"].student_id: "AGE_STAGE_MISMATCH",  # two years old in primary school
         s["u"].student_id: "AGE_STAGE_MISMATCH",  # nine years old in high school
         s["ghost"].student_id: "NO_STUDENT_RECORD",  # unknown to 学籍
+        s["n"].student_id: "NAME_MISMATCH",  # 李敏 on the record, 李明 in 学籍
     }
     [r06] = by_rule["R06"]
     assert r06.student_id == s["v"].student_id and len(r06.record_ids) == 2

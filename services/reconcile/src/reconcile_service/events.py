@@ -382,6 +382,7 @@ async def _apply_records(
             rc.APPROVED,
             event_time(m.approved_at),
             None,
+            m.student_name.strip()[:100],
         )
     revoked_rows = {
         m.record_id: {
@@ -398,6 +399,7 @@ async def _apply_records(
             "status": rc.REVOKED,
             "approved_at": None,
             "revoked_at": event_time(m.revoked_at),
+            "student_name": m.student_name.strip()[:100],
         }
         for m in revoked
     }

@@ -180,6 +180,8 @@ aid_record = Table(
     Column("stage", SmallInteger, nullable=False, server_default="0"),
     Column("amount_fen", BigInteger, nullable=False),
     Column("id_number_blind_index", String(ID), nullable=False, server_default=""),
+    # The name entered on the record (R05 compares it with the 学籍 name); "" when unknown.
+    Column("student_name", String(100), nullable=False, server_default=""),
     # RecordStatus: 5 approved, 6 revoked (terminal).
     Column("status", SmallInteger, nullable=False),
     _ts("approved_at"),

@@ -36,6 +36,7 @@ RECORD_COLUMNS = (
     ("status", "small"),
     ("approved_at", "ts"),
     ("revoked_at", "ts"),
+    ("student_name", "text"),
 )
 _STUDENT, _PERIOD, _CATEGORY = 1, 2, 4
 

@@ -223,8 +223,8 @@ async def r04_not_enrolled(session: AsyncSession, s: RuleScope) -> list[Hit]:
 
 
 async def r05_identity(session: AsyncSession, s: RuleScope) -> list[Hit]:
-    """R05: no 学籍 record, the record's ID number differs from 学籍's, or an impossible birth
-    date (malformed, in the future, or an age the stage cannot have)."""
+    """R05: no 学籍 record, the record's ID number or name differs from 学籍's, or an impossible
+    birth date (malformed, in the future, or an age the stage cannot have)."""
     # Plausible birth dates per stage as ISO strings, so the database compares text only.
     bounds: dict[str, Any] = {}
     ages = []
@@ -239,12 +239,14 @@ async def r05_identity(session: AsyncSession, s: RuleScope) -> list[Hit]:
         f"""
         SELECT r.record_id, r.student_key, st.student_id, r.project_code, r.school_org_code,
                r.school_org_path, r.stage, r.id_number_blind_index AS record_index,
-               st.id_number_blind_index AS student_index, st.registered, st.birth_date
+               st.id_number_blind_index AS student_index, st.registered, st.birth_date,
+               r.student_name AS record_name, st.name AS student_name
         FROM aid_record r JOIN student st ON st.student_key = r.student_key
         WHERE r.period_key = :period_key AND r.status = 5 {s.where_scope("r.school_org_path")}
           AND (NOT st.registered
                OR (r.id_number_blind_index <> '' AND st.id_number_blind_index <> ''
                    AND r.id_number_blind_index <> st.id_number_blind_index)
+               OR (r.student_name <> '' AND st.name <> '' AND r.student_name <> st.name)
                OR st.birth_date NOT LIKE '____-__-__' OR st.birth_date > :as_of
                OR {" OR ".join(ages)})
         """,
@@ -276,6 +278,9 @@ def _identity_problem(r: Any, s: RuleScope) -> tuple[str, str]:
         return "学籍系统中无该学生信息", "NO_STUDENT_RECORD"
     if r["record_index"] and r["student_index"] and r["record_index"] != r["student_index"]:
         return "资助名单身份证件号码与学籍不一致", "ID_NUMBER_MISMATCH"
+    record_name, student_name = _name(r["record_name"]), _name(r["student_name"])
+    if record_name and student_name and record_name != student_name:
+        return f"资助名单姓名（{record_name}）与学籍姓名（{student_name}）不一致", "NAME_MISMATCH"
     born = _parse(r["birth_date"])
     if born is None:
         return "学籍出生日期缺失或无效", "BIRTH_DATE_INVALID"
@@ -289,6 +294,14 @@ def _identity_problem(r: Any, s: RuleScope) -> tuple[str, str]:
             stage = STAGE_NAMES.get(r["stage"], "")
             return f"年龄{age}岁与学段（{stage}）不符", "AGE_STAGE_MISMATCH"
     return "", ""
+
+
+def _name(value: str | None) -> str:
+    """A name as compared: no spaces, one form of the middle dot of minority and foreign names."""
+    text = "".join((value or "").split())
+    for dot in ("•", "・", "．", "‧", "⋅", "•"):
+        text = text.replace(dot, "·")
+    return text
 
 
 def _parse(value: str | None) -> date | None:
