@@ -1,6 +1,7 @@
 """The shared durable consumer as reconcile's ingest drives it: batches pulled ahead while the
 previous one is applied, handed back on stop, redelivered after a crash between commit and ack
-and then skipped, and the deployment prefix on durable names."""
+and then skipped, two batches applied at once on PostgreSQL, and the deployment prefix on
+durable names."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from nats.aio.msg import Msg
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from zizhu_common.consumer import DurableConsumer, Event, processed_event_table
 from zizhu_common.db import Database
@@ -35,7 +37,8 @@ async def _handler(session, events: list[Event]) -> None:  # type: ignore[no-unt
         {"record_id": events_pb2.RecordApproved.FromString(e.data).record_id, "times": 1}
         for e in events
     ]
-    stmt = sqlite_insert(applied)
+    insert = sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
+    stmt = insert(applied)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["record_id"], set_={"times": applied.c.times + 1}
@@ -44,8 +47,8 @@ async def _handler(session, events: list[Event]) -> None:  # type: ignore[no-unt
     )
 
 
-async def _setup(tmp_path: Path, nats_url: str):  # type: ignore[no-untyped-def]
-    db = Database(f"sqlite+aiosqlite:///{tmp_path}/consumer.db")
+async def _setup(tmp_path: Path, nats_url: str, url: str | None = None):  # type: ignore[no-untyped-def]
+    db = Database(url or f"sqlite+aiosqlite:///{tmp_path}/consumer.db")
     async with db.write_engine.begin() as conn:
         await conn.run_sync(md.create_all)
     nc = await connect_nats(nats_url, name="rc-batches")
@@ -133,10 +136,10 @@ async def test_prefetched_batch_is_handed_back_on_stop_and_applied_once_after_re
 
 
 async def test_crash_between_commit_and_ack_redelivers_and_skips(
-    tmp_path: Path, nats_server_factory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, nats_server_factory, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
     nats = nats_server_factory()
-    db, nc, js = await _setup(tmp_path, nats.url)
+    db, nc, js = await _setup(tmp_path, nats.url, database_url)
     try:
         # The first process commits its batches but dies before any ack reaches the server.
         async def lost_ack(self: Msg) -> None:
@@ -196,10 +199,10 @@ async def test_durable_names_carry_the_deployment_prefix(
 
 
 async def test_a_batch_mixing_new_and_already_applied_events_applies_only_the_new_ones(
-    tmp_path: Path, nats_server_factory
+    tmp_path: Path, nats_server_factory, database_url: str
 ) -> None:
     nats = nats_server_factory()
-    db, nc, js = await _setup(tmp_path, nats.url)
+    db, nc, js = await _setup(tmp_path, nats.url, database_url)
     try:
         sub = await js.pull_subscribe(SUBJECT, durable="rc-mixed", stream=STREAM)
         msgs = await sub.fetch(20, timeout=5)
@@ -223,6 +226,73 @@ async def test_a_batch_mixing_new_and_already_applied_events_applies_only_the_ne
     finally:
         await nc.close()
         await db.dispose()
+
+
+@pytest.mark.postgres
+async def test_two_batches_in_flight_apply_every_event_once_across_a_crash_and_a_restart(
+    tmp_path: Path, nats_server_factory, monkeypatch: pytest.MonkeyPatch, pg_database_url: str
+) -> None:
+    nats = nats_server_factory()
+    db, nc, js = await _setup(tmp_path, nats.url, pg_database_url)
+    running = 0
+    most = 0
+
+    async def slow(session, events: list[Event]) -> None:  # type: ignore[no-untyped-def]
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            await _handler(session, events)
+            await asyncio.sleep(0.05)  # the transaction stays open while the next batch starts
+        finally:
+            running -= 1
+
+    try:
+        # A first process with two batches in flight commits some and dies before any ack.
+        async def lost_ack(self: Msg) -> None:
+            return None
+
+        with monkeypatch.context() as m:
+            m.setattr(Msg, "ack", lost_ack)
+            m.setattr(Msg, "nak", lost_ack)
+            crashed = _consumer(js, db, ack_wait_s=1.0, handler=slow, in_flight=2)
+            assert crashed.in_flight == 2
+            stop = asyncio.Event()
+            task = asyncio.create_task(crashed.run(stop))
+            await _until(lambda: _ge(_count(db), 40), "some batches committed")
+            task.cancel()  # killed mid-stream: the batches being applied roll back
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert most == 2, "two batches were applied at once"
+        committed = await _count(db)
+
+        again = _consumer(js, db, ack_wait_s=1.0, handler=slow, in_flight=2)
+        stop2 = asyncio.Event()
+        task2 = asyncio.create_task(again.run(stop2))
+        await _until(lambda: _eq(_count(db), TOTAL), "every event applied")
+        await _until(lambda: _caught_up(js), "every delivery acknowledged")
+        stop2.set()
+        await task2
+        assert again.duplicates_total >= committed, "the unacked batches came back and were skipped"
+        assert set((await _times(db)).values()) == {1}, "no event applied twice"
+    finally:
+        await nc.close()
+        await db.dispose()
+
+
+def test_sqlite_applies_one_batch_at_a_time(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/one.db")
+    consumer = DurableConsumer(
+        js=None,  # type: ignore[arg-type]
+        db=db,
+        table=processed,
+        stream=STREAM,
+        durable="x",
+        subjects=[SUBJECT],
+        handler=_handler,
+        in_flight=4,
+    )
+    assert consumer.in_flight == 1, "SQLite has one writer"
 
 
 async def _ge(value, n: int) -> bool:  # type: ignore[no-untyped-def]

@@ -220,6 +220,60 @@ async def test_redelivered_and_out_of_order_record_events_keep_the_funded_set_ri
     assert await funded() == 0
 
 
+async def test_approval_and_revocation_in_concurrent_transactions_give_the_same_result(
+    world: World,
+) -> None:
+    """The aid consumer applies two batches at once on PostgreSQL: whichever of an approval and
+    its revocation commits first, the record ends revoked and the student unfunded."""
+    f = world.feed
+    await f.org_tree()
+    await f.period(AUTUMN_2024)
+    await world.sync()
+    msgs: list[tuple[str, bytes]] = []
+    original_pub = f._pub
+
+    async def capture(subject, msg, at=None):  # type: ignore[no-untyped-def]
+        msgs.append((subject, msg.SerializeToString()))
+
+    async def funded() -> int:
+        async with world.db.read() as session:
+            return (
+                await session.execute(select(func.count()).select_from(t.funded_student))
+            ).scalar_one()
+
+    for first in ("approval", "revocation"):
+        student = await f.student(HUAYANG)
+        await world.sync()
+        msgs.clear()
+        f._pub = capture  # type: ignore[method-assign]
+        rid = await f.approve(student, "ZXJ", AUTUMN_2024)
+        await f.revoke(student, rid, "ZXJ", AUTUMN_2024)
+        f._pub = original_pub  # type: ignore[method-assign]
+        approve, revoke = [Event(f"{first}{i}", s, d, i) for i, (s, d) in enumerate(msgs)]
+        held, other = (approve, revoke) if first == "approval" else (revoke, approve)
+
+        async def second(ev: Event = other) -> None:
+            async with world.db.write() as session:
+                await HANDLERS["aid"](session, [ev])
+
+        async with world.db.write() as session:
+            await HANDLERS["aid"](session, [held])
+            # The other event's transaction starts while this one is still open; on
+            # PostgreSQL it waits on the record's key, on SQLite for the write lock.
+            task = asyncio.create_task(second())
+            await asyncio.sleep(0.3)
+            assert not task.done()
+        await task
+        async with world.db.read() as session:
+            status = (
+                await session.execute(
+                    select(t.aid_record.c.status).where(t.aid_record.c.record_id == rid)
+                )
+            ).scalar_one()
+        assert status == 6, first  # RecordStatus revoked
+        assert await funded() == 0, first
+
+
 async def _snapshot(w: World) -> dict:
     out = {}
     async with w.db.read() as session:

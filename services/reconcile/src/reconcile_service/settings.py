@@ -11,6 +11,10 @@ class Settings(ServiceSettings):
     # Batches of the event-fed copy (larger batches, fewer commits; on SQLite each batch's
     # random dedup-index inserts touch fewer pages per event).
     consumer_batch_size: int = 5000
+    # Batches of aid events (approvals, revocations) applied at once on PostgreSQL, each in its
+    # own transaction, so that the database works on one while the next is decoded (their
+    # writes commute: see repository/readcopy/funds.py). SQLite always applies one at a time.
+    aid_ingest_in_flight: int = 2
 
     # Keyed SM3 blind index of ID numbers: the same secret and context as roster's, so that an
     # ID number typed here finds the person roster and aid know (cross-service person key).

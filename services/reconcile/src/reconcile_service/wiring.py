@@ -120,6 +120,7 @@ async def build(settings: Settings) -> ServiceRuntime:
             durable=source.durable,
             subjects=list(source.subjects),
             handler=HANDLERS[source.producer],
+            in_flight=settings.aid_ingest_in_flight if source.producer == "aid" else 1,
         )
     if settings.daily_run_enabled:
         scheduler = DailyScheduler(services.runs, settings, services.deps.now)
