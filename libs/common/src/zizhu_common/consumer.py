@@ -304,7 +304,7 @@ class DurableConsumer:
                     while applying:  # nothing more to overlap with: finish and acknowledge
                         await settle()
                     continue
-                if not stop.is_set():
+                if puller is not None and not stop.is_set():
                     # The next batch travels while this one is applied.
                     await _safe(puller.request(self.batch_size, self.fetch_timeout_s))
                 applying.append(asyncio.create_task(self._handle(msgs)))
