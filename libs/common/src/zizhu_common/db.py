@@ -7,6 +7,7 @@ lock upgrade. Reads use a second engine and never block writers (WAL).
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +26,23 @@ from sqlalchemy.ext.asyncio import (
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 
+# Reads through a memory map of the database file (up to this many MiB; 0 turns it off):
+# index probes then copy nothing through the page cache of each connection (2 MiB by default),
+# which halves a batched lookup of thousands of keys in a file larger than that cache.
+MMAP_ENV = "SQLITE_MMAP_MB"
+DEFAULT_MMAP_MB = 1024
+
+
+def sqlite_mmap_bytes() -> int:
+    """The memory-map size every SQLite connection is opened with (`SQLITE_MMAP_MB`)."""
+    raw = os.environ.get(MMAP_ENV, "").strip()
+    try:
+        mib = int(raw) if raw else DEFAULT_MMAP_MB
+    except ValueError:
+        raise ValueError(f"{MMAP_ENV} must be a whole number of MiB: {raw!r}") from None
+    return max(0, mib) * 1024 * 1024
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own transaction handling is switched off so SQLAlchemy's BEGIN is what runs.
     dbapi_connection.isolation_level = None
@@ -33,6 +51,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA mmap_size={sqlite_mmap_bytes()}")
     cursor.close()
 
 
