@@ -39,6 +39,9 @@ class EnrollmentQuery:
     id_type: IdType = IdType.RESIDENT_ID
     id_number: str = ""
     name: str = ""
+    # The person key of a resident ID that aid has validated and normalised (the blind index,
+    # keyed as roster keys it): roster looks the student up by it without computing it again.
+    id_number_blind_index: str = ""
 
 
 @dataclass(slots=True)
@@ -138,6 +141,8 @@ def _request(queries: Sequence[EnrollmentQuery]) -> roster_pb2.CheckEnrollmentRe
         c.id_type = int(q.id_type)  # type: ignore[assignment]
         if q.id_number:
             c.id_number = q.id_number
+        if q.id_number_blind_index:
+            c.id_number_blind_index = q.id_number_blind_index
         if q.name:
             c.name = q.name
     return request

@@ -4,13 +4,13 @@ name as in 学籍, hardship recognition)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from zizhu_common.idnumber import mask_id_number
 from zizhu_common.rpc import CallerContext
 
 from aid_service.bulk import paused_gc
-from aid_service.domain.enums import EnrollmentOutcome, HardshipLevel
+from aid_service.domain.enums import EnrollmentOutcome, HardshipLevel, IdType
 from aid_service.domain.orgs import OrgNode
 from aid_service.domain.periods import AidPeriod
 from aid_service.domain.projects import Project, recognition_problem
@@ -35,10 +35,18 @@ _OUTCOME_TEXT = {
 
 
 def enrollment_queries(
-    project: Project, period: AidPeriod, school: OrgNode, rows: Sequence[EntryRow]
+    project: Project,
+    period: AidPeriod,
+    school: OrgNode,
+    rows: Sequence[EntryRow],
+    blind_index: Callable[[str], str] | None = None,
 ) -> list[EnrollmentQuery]:
-    """The roster checks of rows that passed the local checks, in row order."""
+    """The roster checks of rows that passed the local checks, in row order. With blind_index,
+    resident IDs (validated and normalised by the local checks) also carry their person key,
+    so that roster looks them up without computing it: aid does that work while roster answers
+    earlier chunks."""
     code, stage = school.org_code, project.stage
+    resident = IdType.RESIDENT_ID
     return [
         EnrollmentQuery(
             code,
@@ -48,6 +56,12 @@ def enrollment_queries(
             r.id_type,
             "" if r.student_id else r.id_number,
             r.student_name,
+            blind_index(r.id_number)
+            if blind_index is not None
+            and not r.student_id
+            and r.id_number
+            and r.id_type is resident
+            else "",
         )  # fmt: skip
         for r in rows
     ]
@@ -129,7 +143,7 @@ async def check_with_roster(
     if not rows:
         return checked
     answers = await deps.roster.check_enrollment(
-        caller, enrollment_queries(project, period, school, rows)
+        caller, enrollment_queries(project, period, school, rows, deps.blind_index)
     )
     ok = RosterAnswers(project).apply(rows, answers, checked.issues)
     return Checked(ok, checked.issues)

@@ -114,7 +114,9 @@ class _Pipeline(_Staging):
                 issues.extend(checked.issues)
                 passed = checked.rows
                 if passed:
-                    queries = enrollment_queries(project, period, school, passed)
+                    queries = enrollment_queries(
+                        project, period, school, passed, self.deps.blind_index
+                    )
                     pending.append((passed, asyncio.create_task(check(caller, queries))))
                     if seal:
                         cards = cipher.encrypt_many(
