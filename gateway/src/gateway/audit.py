@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from zizhu_common.messaging import (
     connect_nats,
     ensure_producer_stream,
 )
+from zizhu_common.outbox import new_event_id
 from zizhu_contracts.common.v1 import common_pb2
 
 from gateway.audit_spool import AuditSpool
@@ -127,7 +127,7 @@ def build_event(
         sensitive_read=note.sensitive_read,
         detail=note.detail[:500],
     )
-    event.meta.event_id = uuid.uuid4().hex
+    event.meta.event_id = new_event_id()
     event.meta.occurred_at.FromDatetime(datetime.now(UTC))
     event.meta.producer = PRODUCER
     event.meta.correlation_id = request_id_var.get() or ""
