@@ -9,8 +9,9 @@ Batches are pulled with one JetStream pull request each into a private inbox (no
 round trip or timer), and the next batch is requested while the current one is being applied, so
 the network and the database overlap; a committed batch's acknowledgements are sent while the
 next batch is applied. With `in_flight` > 1 (PostgreSQL only, for handlers whose writes commute)
-that many batches are applied at once, each in its own transaction. Prefetched messages are not acknowledged before their own batch commits;
-on stop they are handed back (nak) so they are redelivered at once.
+that many batches are applied at once, each in its own transaction. Prefetched messages are not
+acknowledged before their own batch commits; on stop they are handed back (nak) so they are
+redelivered at once.
 
 The batch's ids are recorded with one plain insert (an executemany on SQLite, one array on
 PostgreSQL) under a savepoint; only when some were already there (redeliveries) is that undone

@@ -60,7 +60,7 @@ def enrollment_queries(
             if blind_index is not None
             and not r.student_id
             and r.id_number
-            and r.id_type is resident
+            and r.id_type == resident
             else "",
         )  # fmt: skip
         for r in rows
