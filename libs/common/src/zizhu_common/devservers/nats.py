@@ -14,7 +14,7 @@ from pathlib import Path
 
 from zizhu_common.devservers.process import (
     START_TIMEOUT,
-    STOP_TIMEOUT,
+    ChildServer,
     _find_binary,
     _kill_leftover,
     _next_to_python,
@@ -22,7 +22,6 @@ from zizhu_common.devservers.process import (
     _register,
     _spawn,
     _tcp_greeting,
-    _terminate,
     _unregister,
     _wait_ready,
     free_port,
@@ -54,8 +53,10 @@ def find_nats_server() -> Path:
 # --------------------------------------------------------------------------- NATS
 
 
-class NatsServer:
+class NatsServer(ChildServer):
     """A nats-server child process with JetStream on a file store."""
+
+    name = "nats-server"
 
     def __init__(
         self,
@@ -84,16 +85,6 @@ class NatsServer:
     def url(self) -> str:
         """The client URL, nats://127.0.0.1:<port>."""
         return f"nats://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        """The server process id while it runs."""
-        return self._proc.pid if self._proc is not None and self.running else None
-
-    @property
-    def running(self) -> bool:
-        """Whether the server process is alive."""
-        return self._proc is not None and self._proc.poll() is None
 
     def _write_config(self) -> None:
         """Write the nats-server configuration file."""
@@ -142,15 +133,6 @@ class NatsServer:
         log.info(
             "nats-server ready at %s (pid %s, store %s)", self.url, self._proc.pid, self.store_dir
         )
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Stop the server gracefully (SIGTERM, then SIGKILL after timeout); idempotent."""
-        if self._proc is not None:
-            _terminate(self._proc, timeout=timeout)
-            log.info("nats-server on port %s stopped", self.port)
-            self.pid_file.unlink(missing_ok=True)
-        self._proc = None
-        _unregister(self)
 
     def kill(self) -> None:
         """Kill the server with SIGKILL (a crash); restart() brings it back."""

@@ -155,6 +155,35 @@ def _terminate(proc: subprocess.Popen[bytes], *, timeout: float) -> None:
         proc.wait()
 
 
+class ChildServer:
+    """A server run as one child process of ours: its process, pid, liveness and graceful stop.
+    Subclasses set `name` (for the log), `port`, `pid_file` and `_proc` and start it."""
+
+    name = "server"
+    port: int
+    pid_file: Path
+    _proc: subprocess.Popen[bytes] | None
+
+    @property
+    def pid(self) -> int | None:
+        """The server process id while it runs."""
+        return self._proc.pid if self._proc is not None and self.running else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after timeout); idempotent."""
+        if self._proc is not None:
+            _terminate(self._proc, timeout=timeout)
+            log.info("%s on port %s stopped", self.name, self.port)
+            self.pid_file.unlink(missing_ok=True)
+        self._proc = None
+        _unregister(self)
+
+
 def _tcp_greeting(port: int, *, send: bytes | None, expect: bytes) -> bool:
     """Connect to 127.0.0.1:port, optionally send bytes, and check the reply starts with expect."""
     with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:

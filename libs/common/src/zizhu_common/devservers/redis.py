@@ -8,7 +8,7 @@ from pathlib import Path
 
 from zizhu_common.devservers.process import (
     START_TIMEOUT,
-    STOP_TIMEOUT,
+    ChildServer,
     _find_binary,
     _kill_leftover,
     _next_to_python,
@@ -17,8 +17,6 @@ from zizhu_common.devservers.process import (
     _register,
     _spawn,
     _tcp_greeting,
-    _terminate,
-    _unregister,
     _wait_ready,
     free_port,
 )
@@ -43,8 +41,10 @@ def find_redis_server() -> Path:
 # --------------------------------------------------------------------------- Redis
 
 
-class RedisServer:
+class RedisServer(ChildServer):
     """A redis-server child process with persistence off."""
+
+    name = "redis-server"
 
     def __init__(self, *, data_dir: Path, port: int, binary: Path) -> None:
         self.data_dir = data_dir
@@ -61,16 +61,6 @@ class RedisServer:
     def url(self) -> str:
         """The client URL, redis://127.0.0.1:<port>/0."""
         return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def pid(self) -> int | None:
-        """The server process id while it runs."""
-        return self._proc.pid if self._proc is not None and self.running else None
-
-    @property
-    def running(self) -> bool:
-        """Whether the server process is alive."""
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self, *, timeout: float = START_TIMEOUT) -> None:
         """Start the process and wait until it answers PING."""
@@ -102,15 +92,6 @@ class RedisServer:
             self.stop()
             raise
         log.info("redis-server ready at %s (pid %s)", self.url, self._proc.pid)
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after timeout); idempotent."""
-        if self._proc is not None:
-            _terminate(self._proc, timeout=timeout)
-            log.info("redis-server on port %s stopped", self.port)
-            self.pid_file.unlink(missing_ok=True)
-        self._proc = None
-        _unregister(self)
 
 
 def start_redis(
