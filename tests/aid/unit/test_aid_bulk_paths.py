@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 
-from aid_service.bulk import paused_gc
 from aid_service.domain.enums import (
     Category,
     EnrollmentOutcome,
@@ -22,6 +21,7 @@ from aid_service.domain.periods import AidPeriod
 from aid_service.domain.projects import Project
 from aid_service.roster import EnrollmentQuery, _answer, _request
 from aid_service.service.entry import EntryRow, enrollment_queries
+from zizhu_common.bulk import paused_gc
 from zizhu_contracts.common.v1 import common_pb2
 from zizhu_contracts.roster.v1 import roster_pb2
 

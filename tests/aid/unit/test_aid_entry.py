@@ -129,3 +129,9 @@ def test_masked_student_numbers_compare_on_their_visible_characters() -> None:
     assert same_number("G440106201001010014", "G440106********0014")
     assert not same_number("G440106201001010015", "G440106********0014")
     assert same_number("2024001", "2024001") and not same_number("2024001", "2024002")
+    assert same_number("g440106201001010014", "G440106********0014")  # case does not matter
+    assert not same_number("G44010620100101001", "G440106********0014")  # one character short
+    assert not same_number("G440106201001010014", "G440106********0015")
+    # Stars in more than one run: every visible character still counts.
+    assert same_number("G440106201001010014", "G44**06201****10014")
+    assert not same_number("G440106201001010014", "G44**06301****10014")

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
+from zizhu_common.bulk import paused_gc
 from zizhu_common.errors import Unavailable, error_from_rpc
 from zizhu_common.rpc import CallerContext
 from zizhu_contracts.common.v1 import common_pb2
 from zizhu_contracts.roster.v1 import roster_pb2, roster_pb2_grpc
 
-from aid_service.bulk import paused_gc
 from aid_service.domain.enums import EnrollmentOutcome, HardshipLevel, IdType, Stage
 from aid_service.domain.periods import AidPeriod
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import xlsxwriter
 from python_calamine import CalamineWorkbook
+from zizhu_common.bulk import paused_gc
 from zizhu_common.errors import InvalidArgument, ResourceExhausted
 
-from aid_service.bulk import paused_gc
 from aid_service.domain.enums import ID_TYPE_LABELS, IdType
 from aid_service.domain.projects import Project, yuan
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, LargeBinary, Table, and_
 from sqlalchemy.ext.asyncio import AsyncSession
+from zizhu_common.db import inline_sqlite
 
 IN_CHUNK = 2000
+# Keys per statement when a SQLite lookup runs on the event-loop thread (`inline_sqlite`): a
+# few milliseconds each, with the loop free to run other tasks between them.
+INLINE_CHUNK = 500
 
 
 def path_end(path: str) -> str:
@@ -134,16 +139,25 @@ async def fetch_in(
     index probes per key, where `= ANY($1)` over thousands of keys makes the planner scan the
     whole table) on PostgreSQL, and with chunked `IN (?, …)` lists on SQLite. Runs on the driver
     connection inside the session's transaction: no SQL compilation or row processing per
-    call, which dominate lookups of thousands of keys."""
+    call, which dominate lookups of thousands of keys. On SQLite the chunks run on the event
+    loop's thread (`inline_sqlite`), yielding to the loop between them."""
     if not values:
         return []
+    inline = await inline_sqlite(session)
+    out: list[Sequence[Any]] = []
+    if inline is not None:
+        for n, part in enumerate(chunks(values, INLINE_CHUNK)):
+            if n:
+                await asyncio.sleep(0)
+            marks = ",".join("?" * len(part))
+            out.extend(inline.execute(sql.format(keys=f"IN ({marks})"), tuple(part)).fetchall())
+        return out
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     if conn.dialect.name == "postgresql":
         keys = f"IN (SELECT unnest($1::{pg_type}[]))"
         return list(await driver.fetch(sql.format(keys=keys), list(values)))
-    out: list[Sequence[Any]] = []
     for part in chunks(values):
         marks = ",".join("?" * len(part))
         out.extend(await driver.execute_fetchall(sql.format(keys=f"IN ({marks})"), tuple(part)))

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from zizhu_common.bulk import paused_gc
 from zizhu_common.idnumber import mask_id_number
 from zizhu_common.rpc import CallerContext
 
-from aid_service.bulk import paused_gc
 from aid_service.domain.enums import Action, RecordStatus
 from aid_service.domain.orgs import OrgNode
 from aid_service.domain.periods import AidPeriod

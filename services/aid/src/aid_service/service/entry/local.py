@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+from zizhu_common.bulk import paused_gc
 from zizhu_common.idnumber import IdentifierError, mask_id_number
 
-from aid_service.bulk import paused_gc
 from aid_service.domain.enums import IdType
 from aid_service.domain.idcheck import normalize_resident_id_fast
 from aid_service.domain.projects import AmountChoice, AmountProblem, Project, choose_amount, yuan

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from zizhu_common.bulk import paused_gc
 from zizhu_common.idnumber import mask_id_number
 from zizhu_common.rpc import CallerContext
 
-from aid_service.bulk import paused_gc
 from aid_service.domain.enums import EnrollmentOutcome, HardshipLevel, IdType
 from aid_service.domain.orgs import OrgNode
 from aid_service.domain.periods import AidPeriod

@@ -79,8 +79,13 @@ class Checked:
 
 def same_number(given: str, known: str) -> bool:
     """A 学籍号 as given equals roster's, which may come masked (G440106********0039)."""
-    if "*" not in known:
+    first = known.find("*")
+    if first < 0:
         return given.upper() == known.upper()
-    return len(given) == len(known) and all(
-        k == "*" or k == g for g, k in zip(given.upper(), known.upper(), strict=True)
-    )
+    if len(given) != len(known):
+        return False
+    g, k = given.upper(), known.upper()
+    last = k.rfind("*") + 1
+    if k.count("*") == last - first:  # one run of stars: compare what is around it
+        return g[:first] == k[:first] and g[last:] == k[last:]
+    return all(c == "*" or c == d for d, c in zip(g, k, strict=True))

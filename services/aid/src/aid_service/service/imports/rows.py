@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from zizhu_common.bulk import paused_gc
 from zizhu_common.idnumber import mask_id_number
 
 from aid_service import xlsx
-from aid_service.bulk import paused_gc
 from aid_service.domain.enums import IdType
 from aid_service.repository.imports import COMMITTED, StoredImport
 from aid_service.roster import MAX_CHECKS_PER_CALL

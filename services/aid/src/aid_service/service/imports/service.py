@@ -8,11 +8,11 @@ import hashlib
 import time
 
 from sqlalchemy import update
+from zizhu_common.bulk import paused_gc
 from zizhu_common.errors import InvalidArgument
 from zizhu_common.rpc import CallerContext
 
 from aid_service import tables, xlsx
-from aid_service.bulk import paused_gc
 from aid_service.domain.enums import Level, Phase
 from aid_service.domain.orgs import OrgNode
 from aid_service.domain.periods import AidPeriod

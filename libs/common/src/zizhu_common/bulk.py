@@ -1,4 +1,4 @@
-"""Helpers for the hot loops of bulk work (100,000-row imports)."""
+"""Helpers for the hot loops of bulk work (100,000-row imports, 5,000-check calls)."""
 
 from __future__ import annotations
 
