@@ -55,8 +55,8 @@ async def _import(
         started = time.perf_counter()
         resp = await env.stub.ImportRecords(request, metadata=operator.to_metadata(), timeout=900)
         elapsed = time.perf_counter() - started
-        # The import overlaps its CheckEnrollment calls with its own work: what it spent
-        # blocked on roster's answers is what roster cost it beyond aid's own part.
+        # The import overlaps its CheckEnrollment calls with its own work: what its thread sat
+        # idle waiting for roster's answers is what roster cost it beyond aid's own part.
         roster_s = env.services.imports.roster_blocked_s
         in_flight_s = env.services.deps.roster.wait_s
         summary = resp.summary
@@ -120,10 +120,10 @@ def run(ctx: Context) -> Result:
         f"roster set-up (学籍 and 认定 imports into the real roster, not timed): {setup_s:.1f} s",
         f"SQLite (embedded default): {sqlite_s:.2f} s = {sqlite_rate:,.0f} rows/s; roster's "
         f"CheckEnrollment calls in flight {sqlite_flight:.2f} s, overlapped with aid's work except "
-        f"{sqlite_roster:.2f} s blocked on answers; aid alone "
+        f"{sqlite_roster:.2f} s idle waiting for answers; aid alone "
         f"{n / max(sqlite_s - sqlite_roster, 1e-9):,.0f} rows/s",
         f"PostgreSQL: {pg_s:.2f} s = {pg_rate:,.0f} rows/s; CheckEnrollment in flight "
-        f"{pg_flight:.2f} s, blocked {pg_roster:.2f} s; aid alone "
+        f"{pg_flight:.2f} s, idle waiting {pg_roster:.2f} s; aid alone "
         f"{n / max(pg_s - pg_roster, 1e-9):,.0f} rows/s",
         f"anchor: raw python-calamine read {raw_s:.2f} s; aid's parse {parse_s:.2f} s = "
         f"{ratio:.2f}x (target <= {PARSE_RATIO_TARGET}x: {'PASS' if ratio <= PARSE_RATIO_TARGET else 'FAIL'})",

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy import String, and_, bindparam, func, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from zizhu_common.db import inline_sqlite
 
 from aid_service import tables as t
 from aid_service.domain.enums import (
@@ -32,21 +27,13 @@ from aid_service.domain.enums import (
 from aid_service.domain.periods import AidPeriod
 from aid_service.domain.records import AidRecord, ChainStep, Transition
 from aid_service.repository.common import aware, chunks, prefix_range
+from aid_service.repository.record_writer import RECORD_COLUMNS, RecordWriter, record_writer
 
 _r = t.aid_record
 _tr = t.aid_record_transition
 
-RECORD_COLUMNS = [c.key for c in _r.columns]
-# SQLite page cache (KiB) of a connection while it inserts a large import.
-SQLITE_BULK_CACHE_KIB = 128 * 1024
 SQLITE_BULK_ROWS = 1000
-# Rows per executemany when SQLite inserts on the loop's thread (about 15 ms each).
-SQLITE_INLINE_ROWS = 1000
 DATETIME_COLUMNS = ("entered_at", "submitted_at", "approved_at", "updated_at")
-_SQLITE_INSERT = (
-    f"INSERT INTO aid_record ({', '.join(RECORD_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in RECORD_COLUMNS)})"
-)
 
 
 def sqlite_datetime(value: datetime | None) -> str | None:
@@ -235,69 +222,6 @@ class RecordQuery:
         return and_(*conds)
 
 
-_CONSTRAINT_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
-
-
-class RecordWriter:
-    """New records stored part after part in one transaction (a large import): each part is
-    handed to the database and the caller goes on producing the next while it is stored
-    (PostgreSQL works in its own process; SQLite on the event loop's thread, a slice at a time
-    between the caller's steps). A slot already taken raises sqlalchemy's IntegrityError, as
-    an ORM insert would."""
-
-    def __init__(
-        self,
-        store: Callable[[Sequence[tuple[Any, ...]]], Awaitable[Any]],
-        restore: Callable[[], Awaitable[Any]] | None = None,
-    ) -> None:
-        self._store = store
-        self._restore = restore
-        self._previous: asyncio.Future[Any] | None = None
-        self.stored = 0
-
-    async def add(self, part: Sequence[tuple[Any, ...]]) -> None:
-        """Hand over a part (tuples in RECORD_COLUMNS order) once the previous one is stored."""
-        await self._wait()
-        if part:
-            self._previous = asyncio.ensure_future(self._store(part))
-            self.stored += len(part)
-            await asyncio.sleep(0)  # hand it over before producing the next part
-
-    async def flush(self) -> None:
-        """Wait until the part handed over is stored (before other statements in the same
-        transaction: a PostgreSQL connection runs one operation at a time)."""
-        await self._wait()
-
-    async def close(self) -> None:
-        """Wait until everything handed over is stored."""
-        try:
-            await self._wait()
-        finally:
-            await self._reset()
-
-    async def abort(self) -> None:
-        """Stop storing (the transaction is about to roll back)."""
-        previous, self._previous = self._previous, None
-        if previous is not None:
-            previous.cancel()
-            await asyncio.gather(previous, return_exceptions=True)
-        await self._reset()
-
-    async def _wait(self) -> None:
-        previous, self._previous = self._previous, None
-        if previous is None:
-            return
-        try:
-            await previous
-        except _CONSTRAINT_ERRORS as exc:
-            raise IntegrityError("INSERT INTO aid_record", None, exc) from exc
-
-    async def _reset(self) -> None:
-        restore, self._restore = self._restore, None
-        if restore is not None:
-            await restore()
-
-
 class RecordRepository:
     """aid_record and aid_record_transition."""
 
@@ -329,50 +253,7 @@ class RecordRepository:
     async def writer(self, session: AsyncSession, *, bulk: bool) -> RecordWriter:
         """A RecordWriter in the session's transaction (bulk: many rows to come). Close it (or
         abort it) before the transaction ends."""
-        conn = await session.connection()
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        if session.bind.dialect.name == "postgresql":
-
-            def copy(part: Sequence[tuple[Any, ...]]) -> Awaitable[Any]:
-                return driver.copy_records_to_table(
-                    "aid_record", records=part, columns=RECORD_COLUMNS
-                )
-
-            return RecordWriter(copy)
-
-        # On the loop's thread: in aiosqlite's own thread every row waits for the GIL while
-        # the import goes on (measured: about 1 s of CPU more per 100,000 rows, most of it in
-        # the kernel). A slice of rows at a time, the loop free between slices.
-        inline = await inline_sqlite(session)
-
-        async def insert_inline(part: Sequence[tuple[Any, ...]]) -> None:
-            assert inline is not None
-            for start in range(0, len(part), SQLITE_INLINE_ROWS):
-                if start:
-                    await asyncio.sleep(0)
-                inline.executemany(_SQLITE_INSERT, part[start : start + SQLITE_INLINE_ROWS])
-
-        def executemany(part: Sequence[tuple[Any, ...]]) -> Awaitable[Any]:
-            if inline is not None:
-                return insert_inline(part)
-            return driver.executemany(_SQLITE_INSERT, part)
-
-        if bulk:
-            # A bulk insert touches every index page of the table: with SQLite's default 2 MB
-            # page cache it rereads them from the file again and again. A bigger cache on this
-            # connection while it inserts, then back to what it was (only clean pages go).
-            cursor = await driver.execute("PRAGMA cache_size")
-            (previous,) = await cursor.fetchone()
-            await cursor.close()
-            await driver.execute(f"PRAGMA cache_size={-SQLITE_BULK_CACHE_KIB}")
-
-            async def restore() -> None:
-                await driver.execute(f"PRAGMA cache_size={int(previous)}")
-
-            return RecordWriter(executemany, restore)
-        return RecordWriter(executemany)
+        return await record_writer(session, bulk=bulk)
 
     async def get(
         self, session: AsyncSession, record_id: str, *, lock: bool = False

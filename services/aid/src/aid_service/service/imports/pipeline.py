@@ -137,9 +137,12 @@ class _Pipeline(_Staging):
                     waiting: set[asyncio.Future[Any]] = {task}
                     if slots:
                         waiting.add(slots[0][2])
-                    started = time.perf_counter()
+                    started, busy = time.perf_counter(), time.thread_time()
                     await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                    self.roster_blocked_s += time.perf_counter() - started
+                    # Idle time only: other tasks (SQLite's inserts) may run meanwhile.
+                    self.roster_blocked_s += max(
+                        0.0, time.perf_counter() - started - (time.thread_time() - busy)
+                    )
                     await drain(wait=False)
                 fold()
                 await drain(wait=False)

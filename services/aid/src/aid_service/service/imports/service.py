@@ -41,8 +41,8 @@ class ImportService(_Pipeline):
     def __init__(self, deps: Deps, records: RecordService) -> None:
         self.deps = deps
         self.records = records
-        # Seconds imports spent blocked on roster's answers, beyond the time their own work
-        # overlapped with the calls (for operators and benchmarks).
+        # Seconds imports' loop thread sat idle waiting for roster's answers, beyond the time
+        # their own work overlapped with the calls (for operators and benchmarks).
         self.roster_blocked_s = 0.0
 
     async def template(self, caller: CallerContext, project_code: str) -> tuple[str, bytes]:
