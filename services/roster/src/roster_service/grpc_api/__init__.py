@@ -162,33 +162,35 @@ class RosterServicer(roster_pb2_grpc.RosterServiceServicer):
     async def AddIssuedRows(
         self, request: pb.AddIssuedRowsRequest, context: Any
     ) -> pb.AddIssuedRowsResponse:
-        rows = [
-            IssuedRowInput(
-                id_type=r.id_type,
-                id_number=r.id_number,
-                name=r.name,
-                group=r.group,
-                action=r.action,
-                household_region_code=r.household_region_code,
-                valid_from=r.valid_from,
-                valid_to=r.valid_to,
+        with paused_gc():  # thousands of rows matched per call (see CheckEnrollment)
+            rows = [
+                IssuedRowInput(
+                    id_type=r.id_type,
+                    id_number=r.id_number,
+                    name=r.name,
+                    group=r.group,
+                    action=r.action,
+                    household_region_code=r.household_region_code,
+                    valid_from=r.valid_from,
+                    valid_to=r.valid_to,
+                )
+                for r in request.rows
+            ]
+            errors, total = await self.s.groups.add_rows(
+                current_caller(),
+                batch_id=request.batch_id,
+                chunk_number=request.chunk_number,
+                rows=rows,
             )
-            for r in request.rows
-        ]
-        errors, total = await self.s.groups.add_rows(
-            current_caller(),
-            batch_id=request.batch_id,
-            chunk_number=request.chunk_number,
-            rows=rows,
-        )
-        return pb.AddIssuedRowsResponse(errors=row_errors(errors), row_count=total)
+            return pb.AddIssuedRowsResponse(errors=row_errors(errors), row_count=total)
 
     async def CommitSpecialGroupBatch(
         self, request: pb.CommitSpecialGroupBatchRequest, context: Any
     ) -> pb.CommitSpecialGroupBatchResponse:
-        view = await self.s.groups.commit(
-            current_caller(), batch_id=request.batch_id, chunk_count=request.chunk_count
-        )
+        with paused_gc():  # a list of up to millions of rows committed at once
+            view = await self.s.groups.commit(
+                current_caller(), batch_id=request.batch_id, chunk_count=request.chunk_count
+            )
         return pb.CommitSpecialGroupBatchResponse(batch=to_proto(pb.IssueBatch, view))
 
     async def CancelSpecialGroupBatch(
