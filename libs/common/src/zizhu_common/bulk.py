@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _pauses = 0
 _was_enabled = False
@@ -28,3 +33,16 @@ def paused_gc() -> Iterator[None]:
         _pauses -= 1
         if _pauses == 0 and _was_enabled:
             gc.enable()
+
+
+def gc_paused(
+    fn: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """A coroutine function run under `paused_gc` (batched calls, bulk imports)."""
+
+    @functools.wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        with paused_gc():
+            return await fn(*args, **kwargs)
+
+    return run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zizhu_common.bulk import paused_gc
+from zizhu_common.bulk import gc_paused
 from zizhu_common.rpc import current_caller
 from zizhu_contracts.roster.v1 import roster_pb2 as pb
 from zizhu_contracts.roster.v1 import roster_pb2_grpc
@@ -122,25 +122,25 @@ class RosterServicer(roster_pb2_grpc.RosterServiceServicer):
             students=[to_proto(pb.Student, v) for v in views], page=page(p)
         )
 
+    # Batched calls make tens of thousands of short-lived, acyclic objects that would set off
+    # the cyclic collector again and again (a quarter of roster's CPU per check): paused.
+    @gc_paused
     async def CheckEnrollment(
         self, request: pb.CheckEnrollmentRequest, context: Any
     ) -> pb.CheckEnrollmentResponse:
         # Positional construction and one period read per check: a call carries up to 5000.
-        # Its tens of thousands of short-lived, acyclic objects would set off the cyclic
-        # collector again and again (a quarter of roster's CPU per check): paused meanwhile.
-        with paused_gc():
-            checks = []
-            append = checks.append
-            for i, c in enumerate(request.checks):
-                period = c.period
-                append(
-                    CheckInput(
-                        i, c.student_id, c.id_type, c.id_number, c.id_number_blind_index, c.name,
-                        c.school_org_code, c.stage, period.school_year, period.term,
-                    )
-                )  # fmt: skip
-            results = await self.s.students.check_enrollment(current_caller(), checks)
-            return check_response(results)
+        checks = []
+        append = checks.append
+        for i, c in enumerate(request.checks):
+            period = c.period
+            append(
+                CheckInput(
+                    i, c.student_id, c.id_type, c.id_number, c.id_number_blind_index, c.name,
+                    c.school_org_code, c.stage, period.school_year, period.term,
+                )
+            )  # fmt: skip
+        results = await self.s.students.check_enrollment(current_caller(), checks)
+        return check_response(results)
 
     # -- special groups ------------------------------------------------------------------------
 
@@ -159,38 +159,38 @@ class RosterServicer(roster_pb2_grpc.RosterServiceServicer):
         )
         return pb.IssueSpecialGroupBatchResponse(batch=to_proto(pb.IssueBatch, view))
 
+    @gc_paused  # thousands of rows matched per call (see CheckEnrollment)
     async def AddIssuedRows(
         self, request: pb.AddIssuedRowsRequest, context: Any
     ) -> pb.AddIssuedRowsResponse:
-        with paused_gc():  # thousands of rows matched per call (see CheckEnrollment)
-            rows = [
-                IssuedRowInput(
-                    id_type=r.id_type,
-                    id_number=r.id_number,
-                    name=r.name,
-                    group=r.group,
-                    action=r.action,
-                    household_region_code=r.household_region_code,
-                    valid_from=r.valid_from,
-                    valid_to=r.valid_to,
-                )
-                for r in request.rows
-            ]
-            errors, total = await self.s.groups.add_rows(
-                current_caller(),
-                batch_id=request.batch_id,
-                chunk_number=request.chunk_number,
-                rows=rows,
+        rows = [
+            IssuedRowInput(
+                id_type=r.id_type,
+                id_number=r.id_number,
+                name=r.name,
+                group=r.group,
+                action=r.action,
+                household_region_code=r.household_region_code,
+                valid_from=r.valid_from,
+                valid_to=r.valid_to,
             )
-            return pb.AddIssuedRowsResponse(errors=row_errors(errors), row_count=total)
+            for r in request.rows
+        ]
+        errors, total = await self.s.groups.add_rows(
+            current_caller(),
+            batch_id=request.batch_id,
+            chunk_number=request.chunk_number,
+            rows=rows,
+        )
+        return pb.AddIssuedRowsResponse(errors=row_errors(errors), row_count=total)
 
+    @gc_paused  # a list of up to millions of rows committed at once
     async def CommitSpecialGroupBatch(
         self, request: pb.CommitSpecialGroupBatchRequest, context: Any
     ) -> pb.CommitSpecialGroupBatchResponse:
-        with paused_gc():  # a list of up to millions of rows committed at once
-            view = await self.s.groups.commit(
-                current_caller(), batch_id=request.batch_id, chunk_count=request.chunk_count
-            )
+        view = await self.s.groups.commit(
+            current_caller(), batch_id=request.batch_id, chunk_count=request.chunk_count
+        )
         return pb.CommitSpecialGroupBatchResponse(batch=to_proto(pb.IssueBatch, view))
 
     async def CancelSpecialGroupBatch(
