@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyotp
@@ -95,10 +96,19 @@ def _logins(banner: list[str]) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
+# The TOTP time step each username last logged in with: identity refuses a step already used
+# (replay), so a second login within the same 30 s waits for the next step.
+_USED_STEPS: dict[str, int] = {}
+
+
 def _log_in(gateway: str, username: str, password: str, totp_secret: str) -> str:
     body = {"username": username, "password": password}
     if totp_secret != "-":
-        body["totp_code"] = pyotp.TOTP(totp_secret).now()
+        totp = pyotp.TOTP(totp_secret)
+        while (step := totp.timecode(datetime.now(UTC))) <= _USED_STEPS.get(username, -1):
+            time.sleep(totp.interval - time.time() % totp.interval + 0.2)
+        _USED_STEPS[username] = step
+        body["totp_code"] = totp.at(step * totp.interval)
     status, data = _post(f"{gateway}/api/v1/auth/login", body)
     assert status == 200 and data["status"] == "authenticated", (username, status, data)
     return data["access_token"]
