@@ -7,14 +7,19 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aid_service import tables
+from aid_service.repository import record_writer as record_writer_module
 from aid_service.repository.record_writer import (
     RECORD_COLUMNS,
     SHARED_CANDIDATES,
     SqliteInserts,
+    record_writer,
     sql_literal,
 )
 from sqlalchemy import Integer, create_engine
+from sqlalchemy.ext.asyncio import AsyncSession
+from zizhu_common.db import Database
 
 PLAIN = (
     f"INSERT INTO aid_record ({', '.join(RECORD_COLUMNS)}) "
@@ -73,3 +78,41 @@ def test_literals() -> None:
     assert sql_literal("O'Brien") == "'O''Brien'"
     assert sql_literal("a\x00b") is None  # bound instead
     assert sql_literal(True) is None and sql_literal(1.5) is None and sql_literal(b"x") is None
+
+
+async def test_the_writer_stores_inline_and_through_the_driver_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [(f"R{r[0]}", *r[1:]) for r in _rows(2500)]
+    stored = []
+    for name, inline in (("inline", True), ("driver", False)):
+        if not inline:
+
+            async def no_inline(session: AsyncSession) -> None:
+                return None
+
+            monkeypatch.setattr(record_writer_module, "inline_sqlite", no_inline)
+        path = tmp_path / f"{name}.db"
+        _db(path).close()
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            async with db.write() as session:
+                writer = await record_writer(session, bulk=True)
+                await writer.add(rows[:1500])
+                await writer.add(rows[1500:])
+                await writer.close()
+            async with db.read() as session:
+                conn = await session.connection()
+                raw = await conn.get_raw_connection()
+                typed = ", ".join(f"{c}, typeof({c})" for c in RECORD_COLUMNS)
+                driver: Any = raw.driver_connection
+                stored.append(
+                    list(
+                        await driver.execute_fetchall(
+                            f"SELECT {typed} FROM aid_record ORDER BY rowid"
+                        )
+                    )
+                )
+        finally:
+            await db.dispose()
+    assert len(stored[0]) == 2500 and stored[0] == stored[1]
