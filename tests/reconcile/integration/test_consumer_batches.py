@@ -156,15 +156,7 @@ async def test_crash_between_commit_and_ack_redelivers_and_skips(
             await task
         committed = await _count(db)
 
-        again = _consumer(js, db, ack_wait_s=1.0)
-        stop2 = asyncio.Event()
-        task2 = asyncio.create_task(again.run(stop2))
-        await _until(lambda: _eq(_count(db), TOTAL), "every event applied")
-        await _until(lambda: _caught_up(js), "every delivery acknowledged")
-        stop2.set()
-        await task2
-        assert again.duplicates_total >= committed, "the unacked batches came back and were skipped"
-        assert set((await _times(db)).values()) == {1}, "no event applied twice"
+        await _restart_and_drain(_consumer(js, db, ack_wait_s=1.0), js, db, committed)
     finally:
         await nc.close()
         await db.dispose()
@@ -267,14 +259,7 @@ async def test_two_batches_in_flight_apply_every_event_once_across_a_crash_and_a
         committed = await _count(db)
 
         again = _consumer(js, db, ack_wait_s=1.0, handler=slow, in_flight=2)
-        stop2 = asyncio.Event()
-        task2 = asyncio.create_task(again.run(stop2))
-        await _until(lambda: _eq(_count(db), TOTAL), "every event applied")
-        await _until(lambda: _caught_up(js), "every delivery acknowledged")
-        stop2.set()
-        await task2
-        assert again.duplicates_total >= committed, "the unacked batches came back and were skipped"
-        assert set((await _times(db)).values()) == {1}, "no event applied twice"
+        await _restart_and_drain(again, js, db, committed)
     finally:
         await nc.close()
         await db.dispose()
@@ -293,6 +278,19 @@ def test_sqlite_applies_one_batch_at_a_time(tmp_path: Path) -> None:
         in_flight=4,
     )
     assert consumer.in_flight == 1, "SQLite has one writer"
+
+
+async def _restart_and_drain(again: DurableConsumer, js, db: Database, committed: int) -> None:  # type: ignore[no-untyped-def]
+    """The restarted consumer applies every event once: what the crashed one committed without
+    acknowledging comes back and is skipped as a duplicate."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(again.run(stop))
+    await _until(lambda: _eq(_count(db), TOTAL), "every event applied")
+    await _until(lambda: _caught_up(js), "every delivery acknowledged")
+    stop.set()
+    await task
+    assert again.duplicates_total >= committed, "the unacked batches came back and were skipped"
+    assert set((await _times(db)).values()) == {1}, "no event applied twice"
 
 
 async def _ge(value, n: int) -> bool:  # type: ignore[no-untyped-def]
