@@ -19,8 +19,8 @@ from multiprocessing import get_context
 from roster_service import tables
 from roster_service.domain.common import STAGE_ALIASES
 from roster_service.grpc_api import SERVICE_NAME, RosterServicer
+from roster_service.prepare import ID_CONTEXT, id_index_value
 from roster_service.repository.sql import bulk_insert
-from roster_service.service.prepare import ID_CONTEXT, id_index_value
 from roster_service.settings import Settings
 from sqlalchemy import func, select
 from zizhu_common import devservers

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from roster_service.event_parts import registered_row_parts, school_part
 from roster_service.events import (
     REGISTERED_TYPE,
     STUDENT_REGISTERED,
     RegisteredEvents,
     meta,
-    registered_row_parts,
-    school_part,
 )
 from zizhu_common.rpc import CallerContext
 from zizhu_contracts.roster.v1 import events_pb2, roster_pb2

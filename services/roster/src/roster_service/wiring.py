@@ -17,8 +17,8 @@ from zizhu_contracts.roster.v1 import roster_pb2_grpc
 from roster_service import tables
 from roster_service.events import IDENTITY_ORG_SUBJECTS, OrgCopyConsumer
 from roster_service.grpc_api import SERVICE_NAME, RosterServicer
+from roster_service.prepare import PreparePool
 from roster_service.service import Deps, RosterServices
-from roster_service.service.prepare import PreparePool
 from roster_service.settings import Settings
 
 log = logging.getLogger(__name__)

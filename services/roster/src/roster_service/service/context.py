@@ -19,11 +19,11 @@ from zizhu_common.rpc import CallerContext
 from zizhu_contracts.common.v1 import common_pb2
 
 from roster_service.domain.common import SHANGHAI, school_year_of, valid_school_year
+from roster_service.prepare import PreparePool, Preparer, id_index_value
 from roster_service.repository.imports import ImportRepository
 from roster_service.repository.orgs import OrgRef, OrgRepository
 from roster_service.repository.recognitions import RecognitionRepository
 from roster_service.repository.students import StudentRepository
-from roster_service.service.prepare import PreparePool, Preparer, id_index_value
 from roster_service.settings import Settings
 
 DEFAULT_PAGE = 50

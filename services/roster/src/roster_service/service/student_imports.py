@@ -32,11 +32,11 @@ from roster_service.domain.students import (
     EXAMPLE_ROW,
     REQUIRED_COLUMNS,
 )
+from roster_service.prepare import Prepared, csv_segments
 from roster_service.repository.imports import pack_errors, unpack_errors
 from roster_service.service.context import (
     Deps,
 )
-from roster_service.service.prepare import Prepared, csv_segments
 from roster_service.service.sync import RowApplier, SyncContext
 from roster_service.service.views import (
     FileView,

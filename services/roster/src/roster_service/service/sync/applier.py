@@ -13,10 +13,10 @@ from roster_service import tables as t
 from roster_service.domain.common import K12_STAGES
 from roster_service.domain.students import RowOutcome, StoredPerson, StudentRow, lookup_number
 from roster_service.events import OUTBOX_COLUMNS, RegisteredEvents, add_events, outbox_rows
+from roster_service.prepare import Prepared
 from roster_service.repository.sql import bulk_insert_tuples, driver_value, sqlite_insert
 from roster_service.repository.students import ENROLLMENT_COLUMNS, STUDENT_COLUMNS
 from roster_service.service.context import Deps
-from roster_service.service.prepare import Prepared
 from roster_service.service.sync.context import (
     _UNCHECKED,
     SyncContext,

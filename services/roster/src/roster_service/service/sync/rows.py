@@ -20,18 +20,18 @@ from roster_service.domain.students import (
     person_changes,
     stored_number,
 )
+from roster_service.event_parts import school_part
 from roster_service.events import (
     STUDENT_ENROLLMENT_CHANGED,
     STUDENT_REGISTERED,
     STUDENT_UPDATED,
     enrollment_message,
     meta,
-    school_part,
 )
+from roster_service.prepare import Prepared
 from roster_service.repository.orgs import OrgRef
 from roster_service.repository.students import ENROLLMENT_COLUMNS
 from roster_service.service.context import Deps
-from roster_service.service.prepare import Prepared
 from roster_service.service.sync.context import SyncContext, _change, _enrollment_dict, _Plan
 
 

@@ -26,7 +26,7 @@ from roster_service.domain.common import (
     StudentStatus,
 )
 from roster_service.domain.students import StudentRow, validate_row
-from roster_service.events import registered_row_parts
+from roster_service.event_parts import registered_row_parts
 
 ID_CONTEXT = "person.id_number"
 PHONE_CONTEXT = "student.phone"
@@ -50,7 +50,7 @@ class Prepared:
     bi: str = ""
     id_enc: str | None = None
     phone_enc: str | None = None
-    # The row's parts of its StudentRegistered payload (see events.registered_row_parts).
+    # The row's parts of its StudentRegistered payload (see event_parts.registered_row_parts).
     person_part: bytes = b""
     enrolment_part: bytes = b""
 
