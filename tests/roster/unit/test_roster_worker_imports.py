@@ -20,3 +20,16 @@ def test_the_worker_module_does_not_import_the_database_layer() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == ""
+
+
+def test_the_service_entry_module_is_light_for_spawned_workers() -> None:
+    # A worker spawned by `python -m roster_service serve` imports roster_service.__main__ again.
+    code = (
+        "import sys, roster_service.__main__ as m; assert callable(m.main); "
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('sqlalchemy', 'grpc') or m.startswith('roster_service.service'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == ""
