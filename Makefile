@@ -15,8 +15,13 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install -q "uv==$(UV_VERSION)"
 
+# Bytecode is compiled here, once: where PYTHONDONTWRITEBYTECODE is set (as on the CI machines)
+# Python never caches what it compiles, so every process (each service, each spawned worker,
+# each test's subprocess) would compile SQLAlchemy, gRPC, FastAPI and ours from source again:
+# 1.8 s instead of 0.6 s to import the roster service. Stale files are ignored by Python.
 sync: $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(VENV_PY) -m compileall -q -j 0 libs services gateway bench deploy scripts protos
 
 run: sync
 	$(VENV_PY) -m deploy.local

@@ -28,8 +28,11 @@ class Settings(ServiceSettings):
     # the file size (rows) from which they are used.
     sync_workers: int = 2
     sync_pool_min_rows: int = 20_000
-    # SQLite page cache (KiB) of the connection running a large import.
-    sqlite_cache_kib: int = 512 * 1024
+    # SQLite page cache (KiB) of the connection running a large import: large enough for the
+    # indexes keyed by random blind indexes, small enough that dirty pages spill to the log
+    # during the import rather than all at its commit (512 MiB left 3 s of writes to the commit
+    # of a million-row sync; 128 MiB: 1.4 s, and no slower meanwhile).
+    sqlite_cache_kib: int = 128 * 1024
     # Identity's org events feed the org read copy.
     consume_identity: bool = True
 
