@@ -153,3 +153,28 @@ async def test_database_url_fixture_connects_with_sqlalchemy(database_url: str):
             assert (await conn.execute(text("SELECT name FROM t"))).scalar_one() == "助学金"
     finally:
         await engine.dispose()
+
+
+def test_durable_servers_are_sized_to_the_machine_and_test_servers_are_not_durable():
+    gib = 1 << 30
+    small = dict(devservers.postgres.server_settings(fast=False, memory_bytes=2 * gib))
+    large = dict(devservers.postgres.server_settings(fast=False, memory_bytes=64 * gib))
+    assert small["shared_buffers"] == "512MB" and small["effective_cache_size"] == "1024MB"
+    assert large["shared_buffers"] == "2048MB" and large["effective_cache_size"] == "32768MB"
+    assert large["max_wal_size"] == "8GB"
+    assert dict(devservers.postgres.server_settings(fast=True))["fsync"] == "off"
+
+
+@pytest.mark.postgres
+async def test_a_durable_server_runs_with_those_settings(tmp_path: Path):
+    server = devservers.start_postgres(data_dir=tmp_path, memory_bytes=4 << 30)
+    try:
+        conn = await asyncpg.connect(_plain_dsn(server.url("postgres")))
+        try:
+            assert await conn.fetchval("SHOW shared_buffers") == "1GB"
+            assert await conn.fetchval("SHOW max_wal_size") == "8GB"
+            assert await conn.fetchval("SHOW fsync") == "on"
+        finally:
+            await conn.close()
+    finally:
+        server.stop()
