@@ -191,7 +191,7 @@ def _chown(path: Path, user: pwd.struct_passwd, *, recursive: bool = False) -> N
 def server_settings(*, fast: bool, memory_bytes: int | None = None) -> list[tuple[str, str]]:
     """Settings the server starts with beyond PostgreSQL's defaults (which suit a 1990s
     machine: 128 MB of shared buffers, a checkpoint forced every 1 GB of WAL). Durable servers
-    (`make run`, the benchmarks) get what a production deployment would set, sized to the
+    (the benchmarks, a developer's own) get what a production deployment would set, sized to the
     machine's memory: a quarter of it (at most 2 GiB) for shared buffers, checkpoints spread
     over 8 GB of WAL or 15 minutes. Test servers (`fast`) keep the defaults, with durability
     off; they hold a few thousand rows and there are several at once."""
