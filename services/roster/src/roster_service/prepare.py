@@ -25,6 +25,12 @@ from roster_service.domain.common import (
     Stage,
     StudentStatus,
 )
+from roster_service.domain.groups import (
+    CheckedIssuedRow,
+    IssuedRowInput,
+    IssueMode,
+    check_issued_row,
+)
 from roster_service.domain.students import StudentRow, validate_row
 from roster_service.event_parts import registered_row_parts
 
@@ -196,6 +202,50 @@ def _prepare_rows(rows: list[tuple[int, dict[str, str]]], today: str) -> bytes:
     return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+_ISSUED_FIELDS = IssuedRowInput.__slots__  # type: ignore[attr-defined]
+_issued_values = attrgetter(*_ISSUED_FIELDS)
+_CHECKED_FIELDS = CheckedIssuedRow.__slots__  # type: ignore[attr-defined]
+_checked_values = attrgetter(*_CHECKED_FIELDS)
+
+
+def _check_issued(
+    rows: list[tuple[Any, ...]], first_row: int, groups: frozenset[int], mode: int, year: str
+) -> bytes:
+    """Worker: check issued rows (IssuedRowInput fields as tuples) and blind-index their ID
+    numbers; (CheckedIssuedRow fields with the error as a tuple, blind index or None) each."""
+    assert _worker is not None
+    cipher = _worker.cipher
+    issue_mode = IssueMode(mode)
+    out = []
+    for i, values in enumerate(rows):
+        c = check_issued_row(
+            first_row + i,
+            IssuedRowInput(*values),
+            groups=groups,
+            mode=issue_mode,
+            school_year=year,
+        )
+        bi = (
+            cipher.blind_index(id_index_value(c.id_type, c.id_number), context=ID_CONTEXT)
+            if c.id_number
+            else None
+        )
+        e = c.error
+        fields = _checked_values(c)
+        if e is not None:
+            fields = (*fields[:-1], (e.row, e.column, e.value, e.code, e.message))
+        out.append((fields, bi))
+    return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack_checked(item: tuple[Any, ...]) -> tuple[CheckedIssuedRow, str | None]:
+    fields, bi = item
+    error = fields[-1]
+    if error is not None:
+        fields = (*fields[:-1], RowError(*error))
+    return CheckedIssuedRow(*fields), bi
+
+
 class PreparePool:
     """Worker processes (spawned: the service process has threads) that prepare rows."""
 
@@ -249,6 +299,32 @@ class PreparePool:
                 yield [unpack(x) for x in pickle.loads(await pending.pop(0))]
         while pending:
             yield [unpack(x) for x in pickle.loads(await pending.pop(0))]
+
+    async def check_issued(
+        self,
+        rows: Sequence[IssuedRowInput],
+        *,
+        first_row: int,
+        groups: frozenset[int],
+        mode: int,
+        school_year: str,
+    ) -> list[tuple[CheckedIssuedRow, str | None]]:
+        """check_issued_row and the blind index of each row, in the workers (the rows split
+        between them), in order."""
+        loop = asyncio.get_running_loop()
+        pool = self._executor()
+        values = [_issued_values(r) for r in rows]
+        size = -(-len(values) // self.workers)
+        parts = [
+            loop.run_in_executor(
+                pool, _check_issued, values[i : i + size], first_row + i, groups, mode, school_year
+            )
+            for i in range(0, len(values), size)
+        ]
+        out: list[tuple[CheckedIssuedRow, str | None]] = []
+        for part in parts:
+            out.extend(_unpack_checked(x) for x in pickle.loads(await part))
+        return out
 
     def close(self) -> None:
         """Stop the workers."""

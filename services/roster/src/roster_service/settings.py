@@ -28,6 +28,9 @@ class Settings(ServiceSettings):
     # the file size (rows) from which they are used.
     sync_workers: int = 2
     sync_pool_min_rows: int = 20_000
+    # Chunks of a special-group issue at least this long are checked (GB 11643) and
+    # blind-indexed in the same worker processes, beside the database work of other chunks.
+    issue_pool_min_rows: int = 2_000
     # SQLite page cache (KiB) of the connection running a large import: large enough for the
     # indexes keyed by random blind indexes, small enough that dirty pages spill to the log
     # during the import rather than all at its commit (512 MiB left 3 s of writes to the commit

@@ -128,13 +128,23 @@ class BatchOps(BatchReads, BatchMatching):
         groups = frozenset(ints(batch.groups))
         mode = IssueMode(batch.mode)
         base = (chunk_number - 1) * MAX_ROWS_PER_CHUNK
-        checked = [
-            check_issued_row(
-                base + i + 1, raw, groups=groups, mode=mode, school_year=batch.school_year
+        bis: dict[int, str]
+        if d.pool is not None and len(rows) >= d.settings.issue_pool_min_rows:
+            pairs = await d.pool.check_issued(
+                rows, first_row=base + 1, groups=groups, mode=mode, school_year=batch.school_year
             )
-            for i, raw in enumerate(rows)
-        ]
-        bis = {i: d.id_index(c.id_type, c.id_number) for i, c in enumerate(checked) if c.id_number}
+            checked = [c for c, _ in pairs]
+            bis = {i: bi for i, (_, bi) in enumerate(pairs) if bi is not None}
+        else:
+            checked = [
+                check_issued_row(
+                    base + i + 1, raw, groups=groups, mode=mode, school_year=batch.school_year
+                )
+                for i, raw in enumerate(rows)
+            ]
+            bis = {
+                i: d.id_index(c.id_type, c.id_number) for i, c in enumerate(checked) if c.id_number
+            }
         async with d.db.read() as session:
             known = await self.repo.match_info(session, bis.values())
         records = []
