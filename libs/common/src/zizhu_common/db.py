@@ -79,9 +79,47 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute(f"PRAGMA mmap_size={sqlite_mmap_bytes()}")
-    # No checkpoint inside a commit: Database.write() starts one in the background instead.
-    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
+
+
+# SQLite's own defaults, given back to a connection that ran a bulk transaction.
+AUTOCHECKPOINT_PAGES = 1000
+DEFAULT_CACHE_KIB = 2000
+_BULK = "zizhu.bulk_transaction"
+
+
+async def bulk_transaction(session: AsyncSession, *, cache_kib: int | None = None) -> None:
+    """Set up one very large SQLite write transaction (a million-row 学籍 sync):
+    - its commit does not copy the write-ahead log into the database file (SQLite's automatic
+      checkpoint would, inside the commit: about 4 s for a million rows); Database.write()
+      starts a passive checkpoint in the background once it has committed;
+    - with cache_kib, a larger page cache for its connection.
+    The connection gets SQLite's defaults back when it returns to the pool: ordinary writes
+    keep the automatic checkpoint (a log only ever checkpointed beside continuous writes is
+    never reset, and grows without end). No effect on PostgreSQL."""
+    conn = await session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    raw = await conn.get_raw_connection()
+    raw.info[_BULK] = True
+    await conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+    if cache_kib:
+        await conn.exec_driver_sql(f"PRAGMA cache_size=-{int(cache_kib)}")
+
+
+def _end_bulk_transaction(dbapi_connection: Any, record: Any, reset_state: Any) -> None:
+    """Pool reset: a connection that ran a bulk transaction gets SQLite's defaults back (or is
+    discarded if that fails: never pooled without its automatic checkpoint)."""
+    if not record.info.pop(_BULK, False):
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+        cursor.execute(f"PRAGMA cache_size=-{DEFAULT_CACHE_KIB}")
+        cursor.close()
+    except Exception:
+        log.warning("could not restore a bulk connection's defaults; dropping the connection")
+        record.invalidate()
 
 
 def _make_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
@@ -91,6 +129,7 @@ def _make_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "reset", _end_bulk_transaction)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Any) -> None:
@@ -102,19 +141,18 @@ def _make_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
     )
 
 
-# WAL size (bytes) above which a committed write starts a background checkpoint: SQLite's own
-# default of 1,000 pages.
-CHECKPOINT_WAL_BYTES = 1000 * 4096
+# WAL size (bytes) above which a committed write starts a background checkpoint (a transaction
+# run with bulk_transaction leaves the log larger than that).
+CHECKPOINT_WAL_BYTES = AUTOCHECKPOINT_PAGES * 4096
 
 
 class Database:
     """A service's database: `write()` for transactions that change data, `read()` for queries.
 
-    On SQLite, a commit never copies the write-ahead log into the database file itself (SQLite's
-    automatic checkpoint would do that inside the commit that crosses 1,000 pages: about 4 s at
-    the end of a million-row 学籍 sync). Once a write transaction has committed and the log is
-    over that size, a passive checkpoint runs in the background on a read connection; the data
-    is durable in the log meanwhile, and readers see it."""
+    On SQLite, once a write transaction has committed and left the log over 1,000 pages (a bulk
+    transaction's, see bulk_transaction), a passive checkpoint runs in the
+    background on a read connection; the data is durable in the log meanwhile, and readers see
+    it. Ordinary commits checkpoint as SQLite does by itself."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from zizhu_common.bulk import gc_paused
+from zizhu_common.db import bulk_transaction
 from zizhu_common.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -280,10 +280,11 @@ class StudentImportOps:
         session_cm = d.db.write() if write else d.db.read()
         try:
             async with session_cm as session:
-                if d.db.is_sqlite and write:
+                if write:
                     # Inserting into indexes keyed by random blind indexes: a bigger page cache
-                    # for this connection keeps them in memory (SQLite's default is 2 MiB).
-                    await session.execute(text(f"PRAGMA cache_size=-{d.settings.sqlite_cache_kib}"))
+                    # for this connection keeps them in memory (SQLite's default is 2 MiB); the
+                    # commit leaves the log to a background checkpoint.
+                    await bulk_transaction(session, cache_kib=d.settings.sqlite_cache_kib)
                 try:
                     async for items in self._prepared(content, file_name, table, today):
                         outcomes = await self.applier.apply(session, ctx, items)
