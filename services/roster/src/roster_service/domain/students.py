@@ -179,25 +179,26 @@ def validate_row(
 
     clean = raw if stripped else {k: v.strip() for k, v in raw.items() if v}
 
-    def text(field_name: str) -> str:
-        return clean.get(field_name, "")
+    get = clean.get
 
-    id_type_text = text("id_type")
+    id_type_text = get("id_type", "")
     id_type = ID_TYPE_ALIASES.get(id_type_text)
     if id_type is None:
         err("id_type", "ID_TYPE_UNKNOWN", "证件类型不在代码表中")
         id_type = IdType.RESIDENT_ID
 
-    stage = STAGE_ALIASES.get(text("stage").lower() if text("stage").isascii() else text("stage"))
+    stage = STAGE_ALIASES.get(
+        get("stage", "").lower() if get("stage", "").isascii() else get("stage", "")
+    )
     if stage is None:
         err(
             "stage",
-            "STAGE_UNKNOWN" if text("stage") else "STAGE_REQUIRED",
+            "STAGE_UNKNOWN" if get("stage", "") else "STAGE_REQUIRED",
             "学段应为学前教育、义务教育、普通高中、中职、本专科或研究生",
         )
 
-    student_number = text("student_number").upper()
-    id_number = text("id_number").upper()
+    student_number = get("student_number", "").upper()
+    id_number = get("id_number", "").upper()
     id_birth: date | None = None
     id_gender: Gender | None = None
     if id_number and id_type == IdType.RESIDENT_ID:
@@ -252,20 +253,20 @@ def validate_row(
                 "身份证件号码不能为空（无身份证的学生须有J或L字头学籍号）",
             )
 
-    name = text("name")
+    name = get("name", "")
     if not name:
         err("name", "NAME_REQUIRED", "姓名不能为空")
     elif len(name) > MAX_NAME:
         err("name", "NAME_TOO_LONG", f"姓名不能超过{MAX_NAME}个字")
 
-    gender_text = text("gender").lower()
+    gender_text = get("gender", "").lower()
     gender = GENDER_ALIASES.get(gender_text) if gender_text else id_gender
     if gender is None:
         err("gender", "GENDER_UNKNOWN" if gender_text else "GENDER_REQUIRED", "性别应为男或女")
     elif id_gender is not None and gender != id_gender:
         err("gender", "GENDER_ID_MISMATCH", "性别与身份证号码第17位不一致")
 
-    birth_text = text("birth_date")
+    birth_text = get("birth_date", "")
     birth = _date(birth_text) if birth_text else id_birth
     if birth is None:
         err(
@@ -278,18 +279,18 @@ def validate_row(
     elif birth > today:
         err("birth_date", "BIRTH_DATE_FUTURE", "出生日期不能晚于今天")
 
-    household_text = text("household_type")
+    household_text = get("household_type", "")
     household = HOUSEHOLD_ALIASES.get(household_text) if household_text else None
     if household_text and household is None:
         err("household_type", "HOUSEHOLD_TYPE_UNKNOWN", "户口性质应为农村或城镇")
-    region = text("household_region_code")
+    region = get("household_region_code", "")
     if region and not _REGION.match(region):
         err("household_region_code", "REGION_CODE_FORMAT", "户籍所在地应为6位行政区划代码")
-    ethnicity = text("ethnicity")
+    ethnicity = get("ethnicity", "")
     if len(ethnicity) > 20:
         err("ethnicity", "ETHNICITY_FORMAT", "民族应为代码或名称")
 
-    phone = text("phone")
+    phone = get("phone", "")
     if phone:
         try:
             phone = normalize_mobile_phone(phone)
@@ -299,25 +300,25 @@ def validate_row(
             else:
                 err("phone", exc.code, "联系电话应为手机号或带区号的固定电话")
 
-    school = text("school_org_code")
+    school = get("school_org_code", "")
     if not school:
         err("school_org_code", "SCHOOL_REQUIRED", "学校标识码不能为空")
     elif not _SCHOOL_CODE.match(school):
         err("school_org_code", "SCHOOL_CODE_FORMAT", "学校标识码应为10位数字")
 
-    grade = text("grade")
+    grade = get("grade", "")
     if not grade:
         err("grade", "GRADE_REQUIRED", "年级不能为空")
     elif len(grade) > 20:
         err("grade", "GRADE_TOO_LONG", "年级不能超过20个字符")
-    class_name = text("class_name")
+    class_name = get("class_name", "")
     if len(class_name) > MAX_TEXT:
         err("class_name", "CLASS_TOO_LONG", f"班级不能超过{MAX_TEXT}个字符")
-    major = text("major_name")
+    major = get("major_name", "")
     if len(major) > 100:
         err("major_name", "MAJOR_TOO_LONG", "专业不能超过100个字符")
 
-    status_text = text("status")
+    status_text = get("status", "")
     status = (
         STATUS_ALIASES.get(status_text.lower() if status_text.isascii() else status_text)
         if status_text
@@ -331,7 +332,7 @@ def validate_row(
 
     dates: dict[str, str] = {}
     for key in ("status_date", "enrolled_on", "left_on"):
-        value = text(key)
+        value = get(key, "")
         if not value:
             dates[key] = ""
             continue
@@ -345,7 +346,7 @@ def validate_row(
         else:
             dates[key] = parsed.isoformat()
     if status in LEAVING:
-        if not dates["status_date"] and not dates["left_on"] and text("status_date") == "":
+        if not dates["status_date"] and not dates["left_on"] and get("status_date", "") == "":
             err("status_date", "STATUS_DATE_REQUIRED", "转学、毕业、退学、死亡须填写状态变动日期")
         dates["left_on"] = dates["left_on"] or dates["status_date"]
         dates["status_date"] = dates["status_date"] or dates["left_on"]
@@ -356,7 +357,7 @@ def validate_row(
     if birth is not None and dates["enrolled_on"] and dates["enrolled_on"] <= birth.isoformat():
         err("enrolled_on", "ENROLLED_BEFORE_BIRTH", "入学日期早于出生日期")
 
-    boarder_text = text("boarder").lower()
+    boarder_text = get("boarder", "").lower()
     if boarder_text in _TRUE:
         boarder = True
     elif boarder_text in _FALSE:
