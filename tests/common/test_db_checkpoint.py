@@ -17,6 +17,13 @@ from zizhu_common.db import (
 )
 
 
+async def _database_with_table(path: Path, columns: str) -> Database:
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    async with db.write() as session:
+        await session.execute(text(f"CREATE TABLE t ({columns})"))
+    return db
+
+
 async def _pragma(db: Database, name: str) -> int:
     async with db.write() as session:
         return int((await session.execute(text(f"PRAGMA {name}"))).scalar_one())
@@ -24,10 +31,8 @@ async def _pragma(db: Database, name: str) -> int:
 
 async def test_a_bulk_commit_is_checkpointed_after_it_returns(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
-    db = Database(f"sqlite+aiosqlite:///{path}")
+    db = await _database_with_table(path, "k INTEGER PRIMARY KEY, v BLOB")
     try:
-        async with db.write() as session:
-            await session.execute(text("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)"))
         await db.checkpoint_settled()
         main_before = os.stat(path).st_size
         async with db.write() as session:
@@ -68,10 +73,8 @@ async def test_a_failed_bulk_transaction_also_gives_the_defaults_back(tmp_path: 
 
 async def test_continuous_writes_keep_the_log_bounded(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
-    db = Database(f"sqlite+aiosqlite:///{path}")
+    db = await _database_with_table(path, "k INTEGER PRIMARY KEY, v BLOB")
     try:
-        async with db.write() as session:
-            await session.execute(text("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)"))
         largest = 0
         for n in range(60):  # 60 commits of about 1 MB, one right after the other
             async with db.write() as session:
@@ -88,10 +91,8 @@ async def test_continuous_writes_keep_the_log_bounded(tmp_path: Path) -> None:
 
 async def test_small_commits_start_no_background_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    db = Database(f"sqlite+aiosqlite:///{path}")
+    db = await _database_with_table(path, "k INTEGER PRIMARY KEY")
     try:
-        async with db.write() as session:
-            await session.execute(text("CREATE TABLE t (k INTEGER PRIMARY KEY)"))
         for i in range(20):
             async with db.write() as session:
                 await session.execute(text("INSERT INTO t VALUES (:k)"), {"k": i})

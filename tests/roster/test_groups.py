@@ -76,22 +76,11 @@ async def issue(roster, rows, *, who=NATION, mode=pb.ISSUE_MODE_FULL, groups=(DI
     return await wait_committed(roster.stub, md(who), batch.batch_id)
 
 
-def checked_in_workers(roster) -> None:
-    """Chunks of any length are checked and blind-indexed in the worker processes."""
-    roster.services.deps.settings.issue_pool_min_rows = 1
-
-
 async def test_national_issue_matches_rows_and_reports_unmatched(roster):
-    await _national_issue_matches_rows_and_reports_unmatched(roster)
+    await national_issue_matches_rows_and_reports_unmatched(roster)
 
 
-async def test_rows_checked_in_worker_processes_match_the_same(roster):
-    checked_in_workers(roster)
-    await _national_issue_matches_rows_and_reports_unmatched(roster)
-    assert roster.services.deps.pool._pool is not None  # the workers did start
-
-
-async def _national_issue_matches_rows_and_reports_unmatched(roster):
+async def national_issue_matches_rows_and_reports_unmatched(roster):
     await seed_students(roster)
     batch = await issue(
         roster,
@@ -139,16 +128,10 @@ async def _national_issue_matches_rows_and_reports_unmatched(roster):
 
 
 async def test_add_rows_reports_bad_rows_and_refuses_closed_batches(roster):
-    await _add_rows_reports_bad_rows_and_refuses_closed_batches(roster)
+    await add_rows_reports_bad_rows_and_refuses_closed_batches(roster)
 
 
-async def test_bad_rows_checked_in_worker_processes_are_reported_the_same(roster):
-    checked_in_workers(roster)
-    await _add_rows_reports_bad_rows_and_refuses_closed_batches(roster)
-    assert roster.services.deps.pool._pool is not None
-
-
-async def _add_rows_reports_bad_rows_and_refuses_closed_batches(roster):
+async def add_rows_reports_bad_rows_and_refuses_closed_batches(roster):
     batch = (
         await roster.stub.IssueSpecialGroupBatch(
             pb.IssueSpecialGroupBatchRequest(title="t", groups=[DIBAO], mode=pb.ISSUE_MODE_DELTA),
