@@ -101,7 +101,8 @@ async def bulk_transaction(session: AsyncSession, *, cache_kib: int | None = Non
     if conn.dialect.name != "sqlite":
         return
     raw = await conn.get_raw_connection()
-    raw.info[_BULK] = True
+    raw.info[_BULK] = True  # for the pool's reset
+    session.info[_BULK] = True  # for Database.write, once committed
     await conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
     if cache_kib:
         await conn.exec_driver_sql(f"PRAGMA cache_size=-{int(cache_kib)}")
@@ -149,10 +150,10 @@ CHECKPOINT_WAL_BYTES = AUTOCHECKPOINT_PAGES * 4096
 class Database:
     """A service's database: `write()` for transactions that change data, `read()` for queries.
 
-    On SQLite, once a write transaction has committed and left the log over 1,000 pages (a bulk
-    transaction's, see bulk_transaction), a passive checkpoint runs in the
-    background on a read connection; the data is durable in the log meanwhile, and readers see
-    it. Ordinary commits checkpoint as SQLite does by itself."""
+    On SQLite, once a bulk transaction (see bulk_transaction) has committed and left the log
+    over 1,000 pages, a passive checkpoint runs in the background on a read connection; the data
+    is durable in the log meanwhile, and readers see it. Ordinary commits checkpoint as SQLite
+    does by itself."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -181,7 +182,7 @@ class Database:
         """A session in a write transaction, committed on success and rolled back on error."""
         async with self._write_sessions() as session, session.begin():
             yield session
-        if self._wal_path is not None:
+        if self._wal_path is not None and session.info.get(_BULK):
             self._checkpoint_soon()
 
     def _checkpoint_soon(self) -> None:
