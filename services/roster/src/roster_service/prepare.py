@@ -1,6 +1,10 @@
 """The CPU half of a 学籍 sync: parse, validate, blind-index and encrypt rows — in-process for
 batched calls, or in worker processes for large files so that it runs beside the database work
-(a million-row file is tens of CPU-seconds of GB 11643 checks and SM4)."""
+(a million-row file is tens of CPU-seconds of GB 11643 checks and SM4). The same workers check
+and blind-index the rows of large special-group issue chunks (check_issued).
+
+This module is what a spawned worker imports: keep it free of SQLAlchemy, gRPC and the service
+layer (tests/roster/unit/test_roster_worker_imports.py)."""
 
 from __future__ import annotations
 
