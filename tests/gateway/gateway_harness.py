@@ -327,11 +327,14 @@ class User:
         return {"Authorization": f"Bearer {self.token}", **more}
 
     def totp_code(self) -> str:
-        """A TOTP code of a step not used before (waits when the ±1 drift window is used up)."""
+        """A TOTP code of a step not used before: the current step, or the next one (identity
+        accepts ±1 step of drift), waiting when both are used up. Never the previous step: a
+        request that reaches identity just after a step boundary would find it outside the
+        window (a login failed that way in CI)."""
         totp = pyotp.TOTP(self.totp_secret)
         while True:
             current = int(time.time()) // 30
-            step = max(current - 1, self.last_step + 1)
+            step = max(current, self.last_step + 1)
             if step <= current + 1:
                 self.last_step = step
                 return totp.at(step * 30)
