@@ -247,7 +247,6 @@ issued_row = Table(
     Column("school_org_path", OrgPath(), nullable=True),
     Column("stage", SmallInteger, nullable=True),
     Column("membership_id", BigInteger, nullable=True),
-    Index("ix_issued_row_batch_chunk", "batch_id", "chunk_number"),
     Index("ix_issued_row_batch_bi", "batch_id", "id_number_bi"),
     Index("ix_issued_row_batch_path", "batch_id", "school_org_path"),
 )
@@ -286,7 +285,6 @@ membership = Table(
     Index("ix_membership_student", "student_id", "school_year"),
     Index("ix_membership_path", "school_org_path", "school_year"),
     Index("ix_membership_issued_row", "issued_row_id"),
-    Index("ix_membership_batch", "batch_id", "id"),
     Index(
         "ux_membership_active",
         "student_id",

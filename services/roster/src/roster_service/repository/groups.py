@@ -137,12 +137,19 @@ class GroupRepository(MembershipQueries):
     ) -> int:
         """Store a chunk's rows (tuples in ISSUED_ROW_COLUMNS order), replacing a resent chunk;
         returns the batch's row count."""
-        await session.execute(delete(R).where(R.c.batch_id == batch_id, R.c.chunk_number == chunk))
-        await session.execute(
-            delete(t.issue_chunk).where(
-                t.issue_chunk.c.batch_id == batch_id, t.issue_chunk.c.chunk_number == chunk
+        resent = (
+            await session.execute(
+                delete(t.issue_chunk)
+                .where(t.issue_chunk.c.batch_id == batch_id, t.issue_chunk.c.chunk_number == chunk)
+                .returning(t.issue_chunk.c.chunk_number)
             )
-        )
+        ).first()
+        # A chunk's rows exist only beside its issue_chunk row: a first delivery has nothing
+        # to replace (and a delete over a table that grew since its statistics may scan it).
+        if resent is not None:
+            await session.execute(
+                delete(R).where(R.c.batch_id == batch_id, R.c.chunk_number == chunk)
+            )
         await bulk_insert_tuples(session, R, ISSUED_ROW_COLUMNS, rows)
         await session.execute(
             insert(t.issue_chunk).values(

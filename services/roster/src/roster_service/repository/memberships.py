@@ -9,20 +9,15 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    Integer,
     Row,
-    String,
     and_,
     exists,
     func,
     insert,
-    literal,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roster_service import tables as t
@@ -34,7 +29,7 @@ from roster_service.domain.groups import (
     Source,
     Verification,
 )
-from roster_service.repository.sql import chunks, fetch_in, fetch_rows, in_subtree
+from roster_service.repository.sql import chunks, driver_value, fetch_rows, in_subtree
 
 R = t.issued_row
 M = t.membership
@@ -60,6 +55,15 @@ class NewMembership(NamedTuple):
 
 
 E = t.enrollment
+
+# Columns of a membership created from an issued row, in insert_memberships' SELECT order.
+_NEW_COLUMNS = (
+    "student_id", "school_year", "special_group", "source", "batch_id", "issued_row_id",
+    "issuer_org_code", "last_batch_id", "school_org_code", "school_org_path", "stage",
+    "valid_from", "valid_to", "status", "verification_status", "verification_note",
+    "verified_by", "evidence_note", "end_reason", "ended_on", "created_by", "created_at",
+    "updated_at", "version",
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -124,53 +128,67 @@ class MembershipQueries:
             .values(last_batch_id=batch_id, updated_at=now)
         )
 
+    async def issued_id_ranges(
+        self, session: AsyncSession, batch_id: str, size: int
+    ) -> list[tuple[int, int]]:
+        """The batch's issued-row ids cut into half-open ranges of `size` ids (pages for
+        `insert_memberships`)."""
+        lo, hi = (
+            await session.execute(
+                select(func.min(R.c.id), func.max(R.c.id)).where(R.c.batch_id == batch_id)
+            )
+        ).one()
+        if lo is None:
+            return []
+        return [(start, min(start + size, hi + 1)) for start in range(lo, hi + 1, size)]
+
     async def insert_memberships(
-        self, session: AsyncSession, batch: Any, actor: str, now: datetime
-    ) -> None:
-        """New issued memberships for matched ADD rows without one."""
-        cols = [
-            "student_id", "school_year", "special_group", "source", "batch_id", "issued_row_id",
-            "issuer_org_code", "last_batch_id", "school_org_code", "school_org_path", "stage",
-            "valid_from", "valid_to", "status", "verification_status", "verification_note",
-            "verified_by", "evidence_note", "end_reason", "ended_on", "created_by", "created_at",
-            "updated_at", "version",
-        ]  # fmt: skip
-        text = lambda v: literal(v, String)  # noqa: E731
-        num = lambda v: literal(int(v), Integer)  # noqa: E731
-        select_rows = select(
-            R.c.student_id,
-            text(batch.school_year),
-            R.c.special_group,
-            num(Source.ISSUED),
-            text(batch.batch_id),
-            R.c.id,
-            text(batch.issuing_org_code),
-            text(batch.batch_id),
-            R.c.school_org_code,
-            R.c.school_org_path,
-            R.c.stage,
-            R.c.valid_from,
-            R.c.valid_to,
-            num(MembershipStatus.ACTIVE),
-            num(Verification.PENDING),
-            text(""),
-            text(""),
-            text(""),
-            text(""),
-            text(""),
-            text(actor),
-            literal(now, M.c.created_at.type),
-            literal(now, M.c.updated_at.type),
-            num(1),
-        ).where(
-            R.c.batch_id == batch.batch_id,
-            R.c.match_status == MatchStatus.MATCHED,
-            R.c.action == RowAction.ADD,
-            R.c.membership_id.is_(None),
+        self,
+        session: AsyncSession,
+        batch: Any,
+        actor: str,
+        now: datetime,
+        ids: tuple[int, int],
+    ) -> list[tuple[NewMembership, str]]:
+        """New issued memberships for the matched ADD rows without one among a range of issued
+        rows, each returned with the blind index its row was matched by (what its
+        MembershipAdded event carries), by id. Written with the driver's own statements: on
+        PostgreSQL the statement is on its way once the coroutine first waits, so the caller
+        can build the previous page's events while the database inserts this one."""
+        dialect = session.bind.dialect
+        sql = (
+            f"INSERT INTO membership ({', '.join(_NEW_COLUMNS)}) "
+            "SELECT r.student_id, ?, r.special_group, ?, ?, r.id, ?, ?, r.school_org_code, "
+            "r.school_org_path, r.stage, r.valid_from, r.valid_to, ?, ?, '', '', '', '', '', ?, "
+            "?, ?, 1 FROM issued_row r "
+            "WHERE r.batch_id = ? AND r.id >= ? AND r.id < ? AND r.match_status = ? "
+            "AND r.action = ? AND r.membership_id IS NULL "
+            # What differs between the batch's memberships, and no more: the rows wait in
+            # the socket's buffers while the caller builds the previous page's events.
+            "ON CONFLICT DO NOTHING RETURNING id, student_id, school_org_code, school_org_path, "
+            "stage, special_group, valid_from, valid_to, issued_row_id, "
+            "(SELECT b.id_number_bi FROM issued_row b WHERE b.id = membership.issued_row_id)"
         )
-        dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-        stmt = dialect_insert(M).from_select(cols, select_rows).on_conflict_do_nothing()
-        await session.execute(stmt)
+        stamp = driver_value(dialect, M.c.created_at, now)
+        source, pending = int(Source.ISSUED), int(Verification.PENDING)
+        params = (
+            batch.school_year, source, batch.batch_id, batch.issuing_org_code, batch.batch_id,
+            int(MembershipStatus.ACTIVE), pending, actor, stamp, stamp, batch.batch_id, ids[0],
+            ids[1], int(MatchStatus.MATCHED), int(RowAction.ADD),
+        )  # fmt: skip
+        found = await fetch_rows(session, sql, params)
+        found.sort(key=lambda r: r[0])
+        batch_id, year = batch.batch_id, batch.school_year
+        return [
+            (
+                NewMembership(
+                    r[0], r[1], r[2], r[3], r[4], r[5], source, batch_id, r[6], r[7], pending,
+                    year, r[8],
+                ),
+                r[9] or "",
+            )
+            for r in found
+        ]  # fmt: skip
 
     async def end_removed(self, session: AsyncSession, batch: Any, now: datetime) -> list[int]:
         """End issued memberships named by REMOVE rows (delta batches); returns their ids."""
@@ -224,32 +242,6 @@ class MembershipQueries:
             .returning(M.c.id)
         )
         return list(result.scalars())
-
-    async def new_memberships_page(
-        self, session: AsyncSession, batch_id: str, after_id: int, limit: int
-    ) -> list[tuple[NewMembership, str]]:
-        """Memberships a batch created, by id, each with its student's blind index: the index
-        its issued row was matched by (joined by the issued row's primary key in the same
-        query rather than looked up in the whole roster), read as plain tuples."""
-        found = await fetch_rows(
-            session,
-            f"SELECT {', '.join('m.' + f for f in NewMembership._fields)}, r.id_number_bi "
-            "FROM membership m LEFT JOIN issued_row r ON r.id = m.issued_row_id "
-            "WHERE m.batch_id = ? AND m.id > ? ORDER BY m.id LIMIT ?",
-            (batch_id, after_id, limit),
-        )
-        rows = [NewMembership(*r[:-1]) for r in found]
-        bis = {r[-2]: r[-1] for r in found if r[-1]}  # issued_row_id → blind index
-        missing = {r.student_id for r in rows if r.issued_row_id not in bis}
-        by_student: dict[str, str] = {}
-        if missing:
-            students = await fetch_in(
-                session,
-                "SELECT student_id, id_number_bi FROM student WHERE student_id {keys}",
-                list(missing),
-            )
-            by_student = {sid: bi or "" for sid, bi in students}
-        return [(r, bis.get(r.issued_row_id) or by_student.get(r.student_id, "")) for r in rows]
 
     async def memberships_by_ids(self, session: AsyncSession, ids: Sequence[int]) -> list[Row[Any]]:
         """Memberships (with student name, masked ID, blind index) by id."""

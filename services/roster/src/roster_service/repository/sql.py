@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, LargeBinary, Table, and_
+from sqlalchemy import Column, ColumnElement, LargeBinary, Table, and_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from zizhu_common.db import inline_sqlite
 
@@ -106,6 +106,17 @@ def driver_value(dialect: Any, column: Column[Any], value: Any) -> Any:
         return value
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
     return process(value) if process is not None else value
+
+
+async def analyze(session: AsyncSession, *tables: Table) -> None:
+    """Refresh PostgreSQL's statistics of tables a transaction has just grown by up to millions
+    of rows, before it queries them (inside the transaction, its own rows count): planned on
+    the statistics of an empty table, a lookup by index becomes a scan per call. SQLite plans
+    without statistics unless told to keep them, so nothing is done there."""
+    if session.bind.dialect.name != "postgresql":
+        return
+    for table in tables:
+        await session.execute(text(f"ANALYZE {table.name}"))
 
 
 async def fetch_rows(session: AsyncSession, sql: str, params: Sequence[Any]) -> list[Any]:

@@ -30,7 +30,9 @@ from roster_service.events import (
 )
 from roster_service.repository.sql import ints
 
-EVENT_PAGE = 20_000
+# Issued rows per membership insert of a batch's matching (a page's returned rows should fit
+# in the socket's buffers while the previous page's events are built).
+MEMBERSHIP_PAGE = 5_000
 
 
 @dataclass(slots=True)

@@ -23,11 +23,12 @@ from roster_service.events import (
     meta,
 )
 from roster_service.repository.groups import GroupRepository
-from roster_service.repository.sql import bulk_insert_tuples, ints
+from roster_service.repository.memberships import NewMembership
+from roster_service.repository.sql import analyze, bulk_insert_tuples, ints
 from roster_service.service.context import Deps
 from roster_service.service.group_views import (
     ADDED_TYPE,
-    EVENT_PAGE,
+    MEMBERSHIP_PAGE,
     AddedBodies,
     Steps,
     ended_event,
@@ -104,45 +105,60 @@ class BatchMatching:
         now = d.now()
         groups = ints(batch.groups)
         steps = Steps()
+        # The batch's rows arrived since the tables were last analysed (a first list of
+        # millions of rows into a young table), and its memberships are read back below.
+        await analyze(session, tables.issued_row)
         await repo.mark_duplicates(session, batch.batch_id)
         steps.mark("duplicates")
         await repo.refresh_rows(session, batch.batch_id, batch.issuing_org_path, batch.created_at)
         steps.mark("refresh")
         await repo.link_existing(session, batch.batch_id, batch.school_year, now)
         steps.mark("link")
-        await repo.insert_memberships(session, batch, batch.created_by, now)
-        steps.mark("insert")
+        # Memberships are inserted a page of issued rows at a time, each page returning what
+        # its MembershipAdded events carry; one MembershipAdded per membership, assembled from
+        # the message without meta and a per-school meta template (the same bytes as stamping
+        # each event), written in bulk. While the database inserts a page, the previous page's
+        # events are built; they are written once that insert is done.
+        builder = PrebuiltEvents(caller, d.outbox.producer, None)
+        bodies = AddedBodies()
+        ranges = await repo.issued_id_ranges(session, batch.batch_id, MEMBERSHIP_PAGE)
+        added = 0
+        page: list[tuple[NewMembership, str]] = []
+        for n in range(len(ranges) + 1):
+            following = None
+            if n < len(ranges):
+                following = asyncio.ensure_future(
+                    repo.insert_memberships(session, batch, batch.created_by, now, ranges[n])
+                )
+                await asyncio.sleep(0)  # the statement is sent before the events are built
+            try:
+                rows = builder.rows(
+                    MEMBERSHIP_ADDED,
+                    ADDED_TYPE,
+                    [(r.school_org_path, bodies.body(r, bi)) for r, bi in page],
+                )
+            finally:  # the session is free again only once the insert is done
+                page = await following if following is not None else []
+            if rows:
+                await bulk_insert_tuples(session, tables.outbox_event, OUTBOX_COLUMNS, rows)
+                d.outbox.wake_after_commit(session)
+                added += len(rows)
+        # Statistics for the reads below (end_absent, counts) of a table just grown by up to
+        # millions of rows.
+        await analyze(session, tables.membership)
+        steps.mark("insert+events")
         ended: list[int] = []
         if batch.mode == IssueMode.DELTA:
             ended = await repo.end_removed(session, batch, now)
         else:
             ended = await repo.end_absent(session, batch, groups, now)
         steps.mark("end")
-        added = 0
-        after = 0
-        # One MembershipAdded per membership, assembled from the message without meta and a
-        # per-school meta template (the same bytes as stamping each event), written in bulk.
-        builder = PrebuiltEvents(caller, d.outbox.producer, None)
-        bodies = AddedBodies()
-        while True:
-            page = await repo.new_memberships_page(session, batch.batch_id, after, EVENT_PAGE)
-            if not page:
-                break
-            rows = builder.rows(
-                MEMBERSHIP_ADDED,
-                ADDED_TYPE,
-                [(r.school_org_path, bodies.body(r, bi)) for r, bi in page],
-            )
-            await bulk_insert_tuples(session, tables.outbox_event, OUTBOX_COLUMNS, rows)
-            d.outbox.wake_after_commit(session)
-            added += len(page)
-            after = page[-1][0].id
         if ended:
             rows = await repo.memberships_by_ids(session, ended)
             await add_events(
                 session, d.outbox, [(MEMBERSHIP_ENDED, ended_event(r, caller)) for r in rows]
             )
-        steps.mark("events")
+        steps.mark("ended events")
         counts = await repo.match_counts(session, batch.batch_id)
         previous = await repo.previous_batch(session, batch)
         if batch.mode == IssueMode.DELTA:

@@ -1,0 +1,77 @@
+"""The matching inserts a batch's memberships a page of issued rows at a time, building each
+page's MembershipAdded events while the next page is inserted: with pages of two rows, the flows
+of test_groups give the same results, and every membership gets exactly one event naming it."""
+
+from __future__ import annotations
+
+import pytest
+from roster_service.service.batches import matching
+from zizhu_contracts.common.v1 import common_pb2
+from zizhu_contracts.roster.v1 import events_pb2
+from zizhu_contracts.roster.v1 import roster_pb2 as pb
+
+import tests.roster.test_groups as flows
+from tests.roster.conftest import NATION, SCHOOL_HY, md
+from tests.roster.helpers import make_id
+
+
+@pytest.fixture
+def small_pages(monkeypatch) -> None:
+    monkeypatch.setattr(matching, "MEMBERSHIP_PAGE", 2)
+
+
+async def test_issue_in_pages_matches_the_same(roster, small_pages):
+    await flows.national_issue_matches_rows_and_reports_unmatched(roster)
+
+
+async def test_reissue_in_pages_ends_and_keeps_the_same(roster, small_pages):
+    await flows.test_full_reissue_ends_absent_members_keeps_verification_and_lists_changes(roster)
+
+
+async def test_every_membership_of_a_paged_issue_has_one_event_naming_it(roster, small_pages):
+    await flows.seed_students(roster)
+    # 学生4 is already in the group (self-collected): the issue keeps that membership, so its
+    # row creates none and no event.
+    await roster.stub.AddSelfCollectedMembership(
+        pb.AddSelfCollectedMembershipRequest(
+            id_type=common_pb2.ID_TYPE_RESIDENT_ID, id_number=make_id(4), group=flows.DIBAO,
+            evidence_note="民政局低保证明", school_year=flows.YEAR,
+        ),
+        metadata=md(SCHOOL_HY),
+    )  # fmt: skip
+    numbers = (1, 2, 3, 4, 6, 7)
+    batch = await flows.issue(
+        roster,
+        [flows.issued(n) for n in numbers] + [flows.issued(2)],  # 2 again: a duplicate row
+        chunks=[[flows.issued(n) for n in numbers[:4]], [flows.issued(n) for n in (6, 7, 2)]],
+    )
+    assert batch.status == pb.ISSUE_BATCH_STATUS_COMMITTED, batch.error_message
+    assert (batch.matched_count, batch.invalid_count, batch.memberships_added) == (6, 1, 5)
+    members = await roster.stub.ListMemberships(
+        pb.ListMembershipsRequest(school_year=flows.YEAR), metadata=md(NATION)
+    )
+    issued = {
+        m.membership_id: m
+        for m in members.memberships
+        if m.source == common_pb2.MEMBERSHIP_SOURCE_ISSUED
+    }
+    assert len(issued) == 5 and all(m.batch_id == batch.batch_id for m in issued.values())
+    events = [
+        events_pb2.MembershipAdded.FromString(p)
+        for p in await roster.outbox_events("roster.membership.added")
+    ]
+    issued_events = [e for e in events if e.source == common_pb2.MEMBERSHIP_SOURCE_ISSUED]
+    assert sorted(e.membership_id for e in issued_events) == sorted(issued)
+    assert len({e.meta.event_id for e in events}) == len(events)
+    deps = roster.services.deps
+    for e in issued_events:
+        m = issued[e.membership_id]
+        assert (e.student_id, e.school_org_code, e.school_org_path, e.stage) == (
+            m.student_id, m.school_org_code, m.school_org_path, m.stage,
+        )  # fmt: skip
+        assert e.batch_id == batch.batch_id and e.school_year == flows.YEAR
+        assert e.group == flows.DIBAO
+        assert e.verification_status == pb.VERIFICATION_STATUS_PENDING
+    assert {e.id_number_blind_index for e in issued_events} == {
+        deps.id_index(common_pb2.ID_TYPE_RESIDENT_ID, make_id(n)) for n in (1, 2, 3, 6, 7)
+    }
