@@ -105,8 +105,8 @@ class BatchMatching:
         now = d.now()
         groups = ints(batch.groups)
         steps = Steps()
-        # The batch's rows arrived since the tables were last analysed (a first list of
-        # millions of rows into a young table), and its memberships are read back below.
+        # The batch's rows arrived since the table was last analysed (a first list of millions
+        # of rows into a young table): the statements below are planned on fresh statistics.
         await analyze(session, tables.issued_row)
         await repo.mark_duplicates(session, batch.batch_id)
         steps.mark("duplicates")
