@@ -36,8 +36,11 @@ from bench.registry import Context, Result, benchmark
 
 CHUNK = 5000
 # Chunks the client keeps in flight: the service checks, matches and stores them side by side
-# (two left a quarter of the two cores idle between the stages of each chunk).
+# (two left a quarter of the two cores idle between the stages of each chunk). SQLite keeps two:
+# with four, a chunk's write once waited out the 30 s busy timeout at full scale (not yet
+# understood; see the note on issue 4).
 IN_FLIGHT = 4
+SQLITE_IN_FLIGHT = 2
 LIST_SHARE = 0.2  # of enrolled students appear on the list
 UNKNOWN_SHARE = 0.03  # of list rows name nobody in the roster
 _cipher: FieldCipher | None = None
@@ -151,7 +154,7 @@ async def _issue(url: str, tree, batches, listed) -> tuple[float, roster_pb2.Iss
                 metadata=md, timeout=60,
             )
         ).batch  # fmt: skip
-        sem = asyncio.Semaphore(IN_FLIGHT)
+        sem = asyncio.Semaphore(IN_FLIGHT if db.dialect == "postgresql" else SQLITE_IN_FLIGHT)
 
         async def send(number: int, part: list) -> None:
             async with sem:
