@@ -75,3 +75,15 @@ async def wait_committed(stub: Any, md: Any, batch_id: str) -> pb.IssueBatch:
             return resp.batch
         await asyncio.sleep(0.05)
     raise AssertionError("batch never finished matching")
+
+
+async def issued_entries(roster: Any) -> list[tuple[Any, Any]]:
+    """Every entry of the roster.membership.issued events in the roster's outbox, in order, with
+    its event: (MembershipsIssued, MembershipAdded without meta) pairs."""
+    from zizhu_contracts.roster.v1 import events_pb2
+
+    out = []
+    for payload in await roster.outbox_events("roster.membership.issued"):
+        event = events_pb2.MembershipsIssued.FromString(payload)
+        out.extend((event, entry) for entry in event.memberships)
+    return out

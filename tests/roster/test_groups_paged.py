@@ -1,6 +1,7 @@
-"""The matching inserts a batch's memberships a page of issued rows at a time, building each
-page's MembershipAdded events while the next page is inserted: with pages of two rows, the flows
-of test_groups give the same results, and every membership gets exactly one event naming it."""
+"""The matching inserts a batch's memberships a page of whole schools at a time, building each
+page's per-school MembershipsIssued events while the next page is inserted: with pages of two
+rows and events of one entry, the flows of test_groups give the same results, and every
+membership is named by exactly one entry of one event of its school."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from zizhu_contracts.roster.v1 import roster_pb2 as pb
 
 import tests.roster.test_groups as flows
 from tests.roster.conftest import NATION, SCHOOL_HY, md
-from tests.roster.helpers import make_id
+from tests.roster.helpers import issued_entries, make_id
 
 
 @pytest.fixture
 def small_pages(monkeypatch) -> None:
     monkeypatch.setattr(matching, "MEMBERSHIP_PAGE", 2)
+    monkeypatch.setattr(matching, "ISSUED_PER_EVENT", 1)
 
 
 async def test_issue_in_pages_matches_the_same(roster, small_pages):
@@ -56,22 +58,32 @@ async def test_every_membership_of_a_paged_issue_has_one_event_naming_it(roster,
         if m.source == common_pb2.MEMBERSHIP_SOURCE_ISSUED
     }
     assert len(issued) == 5 and all(m.batch_id == batch.batch_id for m in issued.values())
-    events = [
-        events_pb2.MembershipAdded.FromString(p)
+    # Only the self-collected membership was published on its own.
+    assert [
+        events_pb2.MembershipAdded.FromString(p).source
         for p in await roster.outbox_events("roster.membership.added")
-    ]
-    issued_events = [e for e in events if e.source == common_pb2.MEMBERSHIP_SOURCE_ISSUED]
-    assert sorted(e.membership_id for e in issued_events) == sorted(issued)
-    assert len({e.meta.event_id for e in events}) == len(events)
+    ] == [common_pb2.MEMBERSHIP_SOURCE_SELF_COLLECTED]
+    entries = await issued_entries(roster)
+    assert sorted(e.membership_id for _, e in entries) == sorted(issued)
+    events = {ev.meta.event_id: ev for ev, _ in entries}
+    parts: dict[str, list[int]] = {}
+    for ev in events.values():
+        # One event per school and part, its meta's org path the school's.
+        assert ev.batch_id == batch.batch_id and ev.meta.org_path == ev.school_org_path
+        assert all(e.school_org_code == ev.school_org_code for e in ev.memberships)
+        parts.setdefault(ev.school_org_code, []).append(ev.part)
+    assert all(sorted(p) == list(range(1, len(p) + 1)) for p in parts.values())
+    assert len(events) == len(entries)  # ISSUED_PER_EVENT is 1 here
     deps = roster.services.deps
-    for e in issued_events:
+    for _, e in entries:
         m = issued[e.membership_id]
+        assert not e.HasField("meta")
         assert (e.student_id, e.school_org_code, e.school_org_path, e.stage) == (
             m.student_id, m.school_org_code, m.school_org_path, m.stage,
         )  # fmt: skip
         assert e.batch_id == batch.batch_id and e.school_year == flows.YEAR
-        assert e.group == flows.DIBAO
+        assert e.group == flows.DIBAO and e.source == common_pb2.MEMBERSHIP_SOURCE_ISSUED
         assert e.verification_status == pb.VERIFICATION_STATUS_PENDING
-    assert {e.id_number_blind_index for e in issued_events} == {
+    assert {e.id_number_blind_index for _, e in entries} == {
         deps.id_index(common_pb2.ID_TYPE_RESIDENT_ID, make_id(n)) for n in (1, 2, 3, 6, 7)
     }

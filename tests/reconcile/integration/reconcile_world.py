@@ -109,11 +109,7 @@ class Feed:
     students: dict[str, Student] = field(default_factory=dict)
 
     async def _pub(self, subject: str, msg: Any, at: datetime | None = None) -> None:
-        if at is not None:
-            msg.meta.occurred_at.FromDatetime(at)
-        event_id = stamp(msg, producer=subject.split(".")[0])
-        await self.js.publish(subject, msg.SerializeToString(), headers={"Nats-Msg-Id": event_id})
-        self.published += 1
+        await self.publish(subject, msg, at)
 
     async def org_tree(self) -> None:
         """The demo tree: nation, 广东省, 广州市, 天河区, 白云区 and four schools."""
@@ -214,6 +210,48 @@ class Feed:
             ),
         )
         return mid
+
+    async def memberships_issued(
+        self,
+        batch_id: str,
+        school: tuple,
+        members: list[tuple[Student, int]],
+        *,
+        part: int = 1,
+        at: datetime | None = None,
+        ids: list[str] | None = None,
+    ) -> roster_events.MembershipsIssued:
+        """The memberships a central issue batch created at one school (one part), published
+        as roster does: one event whose entries are whole MembershipAdded without meta.
+        Returns the stamped event (its entries name the membership ids, new unless given)."""
+        msg = roster_events.MembershipsIssued(
+            batch_id=batch_id, school_org_code=school[0], school_org_path=school[4], part=part
+        )
+        for i, (s, group) in enumerate(members):
+            msg.memberships.add(
+                membership_id=ids[i] if ids else f"M{next(_serial):06d}",
+                student_id=s.student_id,
+                id_number_blind_index=s.blind_index,
+                school_org_code=school[0],
+                school_org_path=school[4],
+                stage=s.stage,  # type: ignore[arg-type]
+                group=group,  # type: ignore[arg-type]
+                source=ISSUED,
+                batch_id=batch_id,
+                verification_status=roster_pb2.VERIFICATION_STATUS_PENDING,
+                school_year=AUTUMN_2024[0],
+            )
+        await self.publish("roster.membership.issued", msg, at)
+        return msg
+
+    async def publish(self, subject: str, msg: Any, at: datetime | None = None) -> str:
+        """Any event as is (stamped where its meta is unset); returns its event id."""
+        if at is not None:
+            msg.meta.occurred_at.FromDatetime(at)
+        event_id = stamp(msg, producer=subject.split(".")[0])
+        await self.js.publish(subject, msg.SerializeToString(), headers={"Nats-Msg-Id": event_id})
+        self.published += 1
+        return event_id
 
     async def verify(self, s: Student, mid: str, group: int, status: int) -> None:
         await self._pub(

@@ -141,3 +141,52 @@ def test_membership_added_rows_equal_stamped_events() -> None:
             expected.meta.producer = "roster"
             assert (subject, kind) == (MEMBERSHIP_ADDED, ADDED_TYPE)
             assert payload == expected.SerializeToString()
+
+
+def test_memberships_issued_rows_equal_stamped_events() -> None:
+    from roster_service.events import MEMBERSHIPS_ISSUED, PrebuiltEvents
+    from roster_service.repository.memberships import NewMembership
+    from roster_service.service.group_views import (
+        ISSUED_TYPE,
+        AddedBodies,
+        added_event,
+        issued_events,
+    )
+
+    a, b = ("2144010601", "/000000/440000/2144010601/"), ("3" * 10, "/000000/" + "440000/" * 30)
+
+    def new(mid: int, school: tuple[str, str], stage: int = 2) -> NewMembership:
+        return NewMembership(
+            mid, f"S{mid}", school[0], school[1], stage, 3, 1, "B1", "2024-09-01", "", 1,
+            "2024-2025", mid + 100,
+        )  # fmt: skip
+
+    # Sorted by school path as the matching returns them: school a has five (two parts of two
+    # and one of one), school b one; entries with and without a blind index.
+    page = [(new(i, a, 2 + i % 2), f"bi{i}" if i != 3 else "") for i in range(1, 6)]
+    page.append((new(9, b), "bi9"))
+    for caller in (CALLER, SYSTEM, None):
+        builder = PrebuiltEvents(caller, "roster", None)
+        out = builder.rows(MEMBERSHIPS_ISSUED, ISSUED_TYPE, issued_events(page, AddedBodies(), 2))
+        expected_parts = [(a, 1, [1, 2]), (a, 2, [3, 4]), (a, 3, [5]), (b, 1, [9])]
+        assert len(out) == len(expected_parts)
+        by_id = {r.id: (r, bi) for r, bi in page}
+        for (event_id, subject, kind, payload, _c, _a), (school, part, ids) in zip(
+            out, expected_parts, strict=True
+        ):
+            expected = events_pb2.MembershipsIssued(
+                meta=meta(caller, school[1]),
+                batch_id="B1",
+                school_org_code=school[0],
+                school_org_path=school[1],
+                part=part,
+            )
+            for i in ids:
+                entry = added_event(*by_id[i], caller)
+                entry.ClearField("meta")
+                expected.memberships.append(entry)
+            expected.meta.event_id = event_id
+            expected.meta.occurred_at.CopyFrom(builder.occurred)
+            expected.meta.producer = "roster"
+            assert (subject, kind) == (MEMBERSHIPS_ISSUED, ISSUED_TYPE)
+            assert payload == expected.SerializeToString()

@@ -160,7 +160,10 @@ Global___StudentEnrollmentChanged: _TypeAlias = StudentEnrollmentChanged  # noqa
 
 @_typing.final
 class MembershipAdded(_message.Message):
-    """Subject: roster.membership.added"""
+    """Subject: roster.membership.added
+    One membership added on its own: self-collected (自采集) by a school, or re-added by hand.
+    Memberships created by a central issue batch arrive as MembershipsIssued instead.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -219,6 +222,50 @@ class MembershipAdded(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MembershipAdded: _TypeAlias = MembershipAdded  # noqa: Y015
+
+@_typing.final
+class MembershipsIssued(_message.Message):
+    """Subject: roster.membership.issued
+    The memberships a committed central issue batch (下发) created at one school, in one event per
+    school: a list of a million rows makes a few thousand events, not a million. A school with
+    more new members than fit one message gets several parts (1, 2, …). Each entry is a whole
+    MembershipAdded without its meta (this event's meta is theirs); a consumer applies the entries
+    as it would that many MembershipAdded events.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    SCHOOL_ORG_CODE_FIELD_NUMBER: _builtins.int
+    SCHOOL_ORG_PATH_FIELD_NUMBER: _builtins.int
+    PART_FIELD_NUMBER: _builtins.int
+    MEMBERSHIPS_FIELD_NUMBER: _builtins.int
+    batch_id: _builtins.str
+    school_org_code: _builtins.str
+    school_org_path: _builtins.str
+    part: _builtins.int
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta: ...
+    @_builtins.property
+    def memberships(self) -> _containers.RepeatedCompositeFieldContainer[Global___MembershipAdded]: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        batch_id: _builtins.str = ...,
+        school_org_code: _builtins.str = ...,
+        school_org_path: _builtins.str = ...,
+        part: _builtins.int = ...,
+        memberships: _abc.Iterable[Global___MembershipAdded] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "memberships", b"memberships", "meta", b"meta", "part", b"part", "school_org_code", b"school_org_code", "school_org_path", b"school_org_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MembershipsIssued: _TypeAlias = MembershipsIssued  # noqa: Y015
 
 @_typing.final
 class MembershipVerified(_message.Message):

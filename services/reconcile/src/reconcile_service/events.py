@@ -1,8 +1,10 @@
 """Events: the subjects reconcile publishes, and the consumers that keep its read copy.
 
 Inputs (durable consumers from the start of each stream, so the copy can be rebuilt by replay):
-identity.org.*, roster.student.*, roster.membership.*, roster.recognition.recorded,
-aid.project.*, aid.period.*, aid.record.approved|revoked, funding.allocation.*.
+identity.org.*, roster.student.*, roster.membership.added|issued|verified|ended,
+roster.recognition.recorded, aid.project.*, aid.period.*, aid.record.approved|revoked,
+funding.allocation.*. A roster.membership.issued event (one school's share of a central issue
+batch) is applied as its entries' roster.membership.added would be.
 Each batch is folded per key in stream order and written with one statement per kind.
 """
 
@@ -44,6 +46,7 @@ STUDENT_REGISTERED = "roster.student.registered"
 STUDENT_UPDATED = "roster.student.updated"
 ENROLLMENT_CHANGED = "roster.student.enrollment_changed"
 MEMBERSHIP_ADDED = "roster.membership.added"
+MEMBERSHIPS_ISSUED = "roster.membership.issued"
 MEMBERSHIP_VERIFIED = "roster.membership.verified"
 MEMBERSHIP_ENDED = "roster.membership.ended"
 RECOGNITION_RECORDED = "roster.recognition.recorded"
@@ -151,15 +154,28 @@ def _enrollment_row(key: int, e: Any, at: datetime | None) -> dict:
 
 
 async def apply_roster(session: AsyncSession, events: list[Event]) -> None:
-    """Students, enrolments, memberships and recognitions."""
-    decoded: list[tuple[str, Any]] = []
+    """Students, enrolments, memberships and recognitions.
+
+    A MembershipsIssued is expanded into its entries, each applied as a MembershipAdded at the
+    outer event's time: the entries carry no meta of their own, and (subject, message, time)
+    triples spare copying the meta into each of up to thousands of entries per event."""
+    decoded: list[tuple[str, Any, datetime | None]] = []
     ids: dict[str, str] = {}
     for ev in events:
         cls = _ROSTER_TYPES.get(ev.subject)
         if cls is None:
             continue
         m = cls.FromString(ev.data)
-        decoded.append((ev.subject, m))
+        at = event_time(m.meta.occurred_at)
+        if ev.subject == MEMBERSHIPS_ISSUED:
+            for entry in m.memberships:
+                decoded.append((MEMBERSHIP_ADDED, entry, at))
+                sid = entry.student_id
+                blind = entry.id_number_blind_index
+                if sid and (blind or sid not in ids):
+                    ids[sid] = blind
+            continue
+        decoded.append((ev.subject, m, at))
         blind = getattr(m, "id_number_blind_index", "")
         if m.student_id and (blind or m.student_id not in ids):
             ids[m.student_id] = blind
@@ -171,8 +187,7 @@ async def apply_roster(session: AsyncSession, events: list[Event]) -> None:
     verified: dict[str, dict] = {}
     ended: dict[str, dict] = {}
     recognitions: dict[tuple, dict] = {}
-    for subject, m in decoded:
-        at = event_time(m.meta.occurred_at)
+    for subject, m, at in decoded:
         key = keys[m.student_id]
         if subject in (STUDENT_REGISTERED, STUDENT_UPDATED):
             people[m.student_id] = {
@@ -268,6 +283,7 @@ _ROSTER_TYPES = {
     STUDENT_UPDATED: roster_events.StudentUpdated,
     ENROLLMENT_CHANGED: roster_events.StudentEnrollmentChanged,
     MEMBERSHIP_ADDED: roster_events.MembershipAdded,
+    MEMBERSHIPS_ISSUED: roster_events.MembershipsIssued,
     MEMBERSHIP_VERIFIED: roster_events.MembershipVerified,
     MEMBERSHIP_ENDED: roster_events.MembershipEnded,
     RECOGNITION_RECORDED: roster_events.RecognitionRecorded,

@@ -102,7 +102,8 @@ membership = Table(
     metadata,
     Column("membership_id", String(ID), primary_key=True),
     Column("student_key", BigInteger, nullable=False),
-    # NULL until roster.membership.added is seen (a verify/end may arrive first on redelivery).
+    # NULL until roster.membership.added or .issued is seen (a verify/end may arrive first on
+    # redelivery).
     Column("school_org_code", String(CODE)),
     Column("school_org_path", String(PATH)),
     Column("stage", SmallInteger, nullable=False, server_default="0"),

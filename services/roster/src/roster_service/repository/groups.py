@@ -398,8 +398,10 @@ class GroupRepository(MembershipQueries):
         verification = func.coalesce(m1.c.verification_status, m2.c.verification_status)
         if verification_statuses:
             where.append(verification.in_(list(verification_statuses)))
+        # A membership the row created is found through its student (the student index):
+        # an index on membership.issued_row_id would cost every issued membership its upkeep.
         joined = R.outerjoin(m1, m1.c.id == R.c.membership_id).outerjoin(
-            m2, m2.c.issued_row_id == R.c.id
+            m2, and_(m2.c.student_id == R.c.student_id, m2.c.issued_row_id == R.c.id)
         )
         total = (
             await session.execute(select(func.count()).select_from(joined).where(*where))

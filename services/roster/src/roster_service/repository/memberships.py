@@ -102,6 +102,17 @@ def _in_school_during(lo: str, hi: str) -> list[Any]:
     ]
 
 
+def _needs_membership(batch_id: str) -> list[Any]:
+    """Rows of a batch that make a new issued membership at its matching: matched ADD rows not
+    linked to a membership the student already has."""
+    return [
+        R.c.batch_id == batch_id,
+        R.c.match_status == MatchStatus.MATCHED,
+        R.c.action == RowAction.ADD,
+        R.c.membership_id.is_(None),
+    ]
+
+
 class MembershipQueries:
     """Membership statements: created and ended by a batch, verification pages, progress, the (mixed into GroupRepository)."""
 
@@ -128,19 +139,31 @@ class MembershipQueries:
             .values(last_batch_id=batch_id, updated_at=now)
         )
 
-    async def issued_id_ranges(
+    async def school_pages(
         self, session: AsyncSession, batch_id: str, size: int
-    ) -> list[tuple[int, int]]:
-        """The batch's issued-row ids cut into half-open ranges of `size` ids (pages for
-        `insert_memberships`)."""
-        lo, hi = (
-            await session.execute(
-                select(func.min(R.c.id), func.max(R.c.id)).where(R.c.batch_id == batch_id)
-            )
-        ).one()
-        if lo is None:
-            return []
-        return [(start, min(start + size, hi + 1)) for start in range(lo, hi + 1, size)]
+    ) -> list[tuple[str, str]]:
+        """The schools whose matched ADD rows still need a membership, in path order, cut into
+        pages of about `size` rows of whole schools (a bigger school is a page of its own):
+        inclusive (first, last) school-path ranges for `insert_memberships`, so that each page's
+        memberships make whole per-school MembershipsIssued events."""
+        counts = await session.execute(
+            select(R.c.school_org_path, func.count())
+            .where(*_needs_membership(batch_id))
+            .group_by(R.c.school_org_path)
+            .order_by(R.c.school_org_path)
+        )
+        pages: list[tuple[str, str]] = []
+        first, last, n = "", "", 0
+        for path, count in counts:
+            if n and n + count > size:
+                pages.append((first, last))
+                n = 0
+            if not n:
+                first = path
+            last, n = path, n + count
+        if n:
+            pages.append((first, last))
+        return pages
 
     async def insert_memberships(
         self,
@@ -148,20 +171,22 @@ class MembershipQueries:
         batch: Any,
         actor: str,
         now: datetime,
-        ids: tuple[int, int],
+        paths: tuple[str, str],
     ) -> list[tuple[NewMembership, str]]:
-        """New issued memberships for the matched ADD rows without one among a range of issued
-        rows, each returned with the blind index its row was matched by (what its
-        MembershipAdded event carries), by id. Written with the driver's own statements: on
-        PostgreSQL the statement is on its way once the coroutine first waits, so the caller
-        can build the previous page's events while the database inserts this one."""
+        """New issued memberships for the matched ADD rows without one at the schools of an
+        inclusive path range (a page of `school_pages`), each returned with the blind index its
+        row was matched by (what its event entry carries), by school path and id. Written with
+        the driver's own statements: on PostgreSQL the statement is on its way once the
+        coroutine first waits, so the caller can build the previous page's events while the
+        database inserts this one."""
         dialect = session.bind.dialect
         sql = (
             f"INSERT INTO membership ({', '.join(_NEW_COLUMNS)}) "
             "SELECT r.student_id, ?, r.special_group, ?, ?, r.id, ?, ?, r.school_org_code, "
             "r.school_org_path, r.stage, r.valid_from, r.valid_to, ?, ?, '', '', '', '', '', ?, "
             "?, ?, 1 FROM issued_row r "
-            "WHERE r.batch_id = ? AND r.id >= ? AND r.id < ? AND r.match_status = ? "
+            "WHERE r.batch_id = ? AND r.school_org_path >= ? AND r.school_org_path <= ? "
+            "AND r.match_status = ? "
             "AND r.action = ? AND r.membership_id IS NULL "
             # What differs between the batch's memberships, and no more: the rows wait in
             # the socket's buffers while the caller builds the previous page's events.
@@ -173,11 +198,11 @@ class MembershipQueries:
         source, pending = int(Source.ISSUED), int(Verification.PENDING)
         params = (
             batch.school_year, source, batch.batch_id, batch.issuing_org_code, batch.batch_id,
-            int(MembershipStatus.ACTIVE), pending, actor, stamp, stamp, batch.batch_id, ids[0],
-            ids[1], int(MatchStatus.MATCHED), int(RowAction.ADD),
+            int(MembershipStatus.ACTIVE), pending, actor, stamp, stamp, batch.batch_id, paths[0],
+            paths[1], int(MatchStatus.MATCHED), int(RowAction.ADD),
         )  # fmt: skip
         found = await fetch_rows(session, sql, params)
-        found.sort(key=lambda r: r[0])
+        found.sort(key=lambda r: (r[3], r[0]))
         batch_id, year = batch.batch_id, batch.school_year
         return [
             (

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 from zizhu_common.errors import (
@@ -25,14 +27,17 @@ from roster_service.domain.groups import (
     Source,
     Verification,
 )
+from roster_service.event_parts import _field, _varint
 from roster_service.events import (
     meta,
 )
 from roster_service.repository.sql import ints
 
-# Issued rows per membership insert of a batch's matching (a page's returned rows should fit
-# in the socket's buffers while the previous page's events are built).
+# Issued rows per membership insert of a batch's matching, in whole schools (a page's returned
+# rows should fit in the socket's buffers while the previous page's events are built).
 MEMBERSHIP_PAGE = 5_000
+# Entries per MembershipsIssued event: about 150 bytes each, far below NATS's 1 MB message limit.
+ISSUED_PER_EVENT = 2_000
 
 
 @dataclass(slots=True)
@@ -302,6 +307,34 @@ class AddedBodies:
             membership_id=str(row.id), student_id=row.student_id, id_number_blind_index=bi or ""
         ).SerializeToString()
         return head + tail
+
+
+ISSUED_TYPE = events_pb2.MembershipsIssued.DESCRIPTOR.full_name
+
+
+def issued_events(
+    page: Sequence[tuple[Any, str]], bodies: AddedBodies, per_event: int = ISSUED_PER_EVENT
+) -> list[tuple[str, bytes]]:
+    """MembershipsIssued bodies (without meta) of new memberships of one batch, sorted by school
+    path — (NewMembership, blind index) pairs: one event per school, in parts of at most
+    `per_event` entries, each with its school's path (the event's org path). The same bytes as
+    serialising the message (fields in number order, empty ones left out)."""
+    out: list[tuple[str, bytes]] = []
+    for (code, path, batch_id), group in groupby(
+        page, key=lambda p: (p[0].school_org_code, p[0].school_org_path, p[0].batch_id)
+    ):
+        entries = [bodies.body(r, bi) for r, bi in group]
+        head = b"".join(
+            _field(tag, value.encode())
+            for tag, value in ((b"\x12", batch_id or ""), (b"\x1a", code), (b"\x22", path))
+            if value
+        )
+        for part, start in enumerate(range(0, len(entries), per_event), 1):
+            members = b"".join(
+                b"\x32" + _varint(len(e)) + e for e in entries[start : start + per_event]
+            )
+            out.append((path, b"".join((head, b"\x28", _varint(part), members))))
+    return out
 
 
 def ended_event(row: Any, caller: CallerContext | None) -> events_pb2.MembershipEnded:

@@ -118,7 +118,8 @@ async def close_moved_enrollments(session: AsyncSession, rows: Sequence[dict]) -
 
 
 async def add_memberships(session: AsyncSession, rows: Sequence[dict]) -> None:
-    """roster.membership.added: the membership's core facts (verification kept if newer)."""
+    """roster.membership.added, and each entry of roster.membership.issued: the membership's
+    core facts (verification kept if newer)."""
     if not rows:
         return
     stmt = upsert(session, t.membership)

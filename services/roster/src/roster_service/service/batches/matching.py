@@ -15,8 +15,8 @@ from roster_service import tables
 from roster_service.domain.groups import BatchStatus, IssueMode, MatchStatus, RowAction
 from roster_service.events import (
     BATCH_COMMITTED,
-    MEMBERSHIP_ADDED,
     MEMBERSHIP_ENDED,
+    MEMBERSHIPS_ISSUED,
     OUTBOX_COLUMNS,
     PrebuiltEvents,
     add_events,
@@ -27,11 +27,13 @@ from roster_service.repository.memberships import NewMembership
 from roster_service.repository.sql import analyze, bulk_insert_tuples, ints
 from roster_service.service.context import Deps
 from roster_service.service.group_views import (
-    ADDED_TYPE,
+    ISSUED_PER_EVENT,
+    ISSUED_TYPE,
     MEMBERSHIP_PAGE,
     AddedBodies,
     Steps,
     ended_event,
+    issued_events,
 )
 
 # The logger keeps the name it had before the module became a package.
@@ -114,35 +116,33 @@ class BatchMatching:
         steps.mark("refresh")
         await repo.link_existing(session, batch.batch_id, batch.school_year, now)
         steps.mark("link")
-        # Memberships are inserted a page of issued rows at a time, each page returning what
-        # its MembershipAdded events carry; one MembershipAdded per membership, assembled from
-        # the message without meta and a per-school meta template (the same bytes as stamping
-        # each event), written in bulk. While the database inserts a page, the previous page's
+        # Memberships are inserted a page of whole schools at a time, each page returning what
+        # the events carry: one MembershipsIssued per school (in parts for a big school), its
+        # entries assembled from the message bytes without meta and its meta from a per-school
+        # template, written in bulk. While the database inserts a page, the previous page's
         # events are built; they are written once that insert is done.
         builder = PrebuiltEvents(caller, d.outbox.producer, None)
         bodies = AddedBodies()
-        ranges = await repo.issued_id_ranges(session, batch.batch_id, MEMBERSHIP_PAGE)
+        pages = await repo.school_pages(session, batch.batch_id, MEMBERSHIP_PAGE)
         added = 0
         page: list[tuple[NewMembership, str]] = []
-        for n in range(len(ranges) + 1):
+        for n in range(len(pages) + 1):
             following = None
-            if n < len(ranges):
+            if n < len(pages):
                 following = asyncio.ensure_future(
-                    repo.insert_memberships(session, batch, batch.created_by, now, ranges[n])
+                    repo.insert_memberships(session, batch, batch.created_by, now, pages[n])
                 )
                 await asyncio.sleep(0)  # the statement is sent before the events are built
             try:
                 rows = builder.rows(
-                    MEMBERSHIP_ADDED,
-                    ADDED_TYPE,
-                    [(r.school_org_path, bodies.body(r, bi)) for r, bi in page],
+                    MEMBERSHIPS_ISSUED, ISSUED_TYPE, issued_events(page, bodies, ISSUED_PER_EVENT)
                 )
             finally:  # the session is free again only once the insert is done
+                added += len(page)
                 page = await following if following is not None else []
             if rows:
                 await bulk_insert_tuples(session, tables.outbox_event, OUTBOX_COLUMNS, rows)
                 d.outbox.wake_after_commit(session)
-                added += len(rows)
         # Statistics for the reads below (end_absent, counts) of a table just grown by up to
         # millions of rows.
         await analyze(session, tables.membership)
