@@ -1,8 +1,10 @@
 """Async SQLAlchemy engines and sessions for SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
 SQLite allows one writer at a time; write transactions therefore start with BEGIN IMMEDIATE on a
-dedicated engine so that two concurrent writers queue on the busy timeout instead of failing on a
-lock upgrade. Reads use a second engine and never block writers (WAL).
+dedicated engine so that two concurrent writers queue instead of failing on a lock upgrade. The
+writers of one process take turns first (first come, first served): SQLite's busy handler only
+polls, and a writer polling beside others that keep the lock busy could be passed over until its
+busy timeout ran out. Reads use a second engine and never block writers (WAL).
 """
 
 from __future__ import annotations
@@ -142,6 +144,47 @@ def _make_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
     )
 
 
+# Seconds a SQLite writer waits for its turn among the process's writers before it goes to
+# SQLite's busy handler anyway (as every writer did before turns: a task that opened a write
+# session and, before its first statement, waits on another task's write must not hang).
+WRITE_TURN_WAIT_S = 30.0
+
+
+class _WriteTurns:
+    """First-come, first-served turns of one process's SQLite write transactions (one event loop
+    at a time; re-created if the loop changes). A task already holding the turn (a write session
+    opened inside another of its own) does not queue behind itself."""
+
+    def __init__(self) -> None:
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._holder: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:
+            self._lock, self._loop, self._holder = asyncio.Lock(), loop, None
+        lock = self._lock
+        if task is not None and task is self._holder:
+            yield
+            return
+        try:
+            async with asyncio.timeout(WRITE_TURN_WAIT_S):
+                await lock.acquire()
+        except TimeoutError:
+            log.warning("no write turn after %.0f s; writing beside the holder", WRITE_TURN_WAIT_S)
+            yield
+            return
+        self._holder = task
+        try:
+            yield
+        finally:
+            self._holder = None
+            lock.release()
+
+
 # WAL size (bytes) above which a committed write starts a background checkpoint (a transaction
 # run with bulk_transaction leaves the log larger than that).
 CHECKPOINT_WAL_BYTES = AUTOCHECKPOINT_PAGES * 4096
@@ -165,6 +208,7 @@ class Database:
             else None
         )
         self._checkpointing: asyncio.Task[None] | None = None
+        self._turns = _WriteTurns() if self.is_sqlite else None
         self.write_engine = _make_engine(url, immediate=True, echo=echo)
         self.read_engine = (
             _make_engine(url, immediate=False, echo=echo) if self.is_sqlite else self.write_engine
@@ -179,8 +223,10 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in a write transaction, committed on success and rolled back on error."""
-        async with self._write_sessions() as session, session.begin():
+        """A session in a write transaction, committed on success and rolled back on error (on
+        SQLite, once the process's earlier writers have had their turn)."""
+        turn = self._turns.turn() if self._turns is not None else contextlib.nullcontext()
+        async with turn, self._write_sessions() as session, session.begin():
             yield session
         if self._wal_path is not None and session.info.get(_BULK):
             self._checkpoint_soon()

@@ -172,13 +172,15 @@ class MembershipQueries:
         actor: str,
         now: datetime,
         paths: tuple[str, str],
+        skip_conflicts: bool = True,
     ) -> list[tuple[NewMembership, str]]:
         """New issued memberships for the matched ADD rows without one at the schools of an
         inclusive path range (a page of `school_pages`), each returned with the blind index its
         row was matched by (what its event entry carries), by school path and id. Written with
         the driver's own statements: on PostgreSQL the statement is on its way once the
         coroutine first waits, so the caller can build the previous page's events while the
-        database inserts this one."""
+        database inserts this one. Without skip_conflicts an active membership of the same
+        student, group and year fails the statement (the caller's savepoint takes it back)."""
         dialect = session.bind.dialect
         sql = (
             f"INSERT INTO membership ({', '.join(_NEW_COLUMNS)}) "
@@ -190,7 +192,8 @@ class MembershipQueries:
             "AND r.action = ? AND r.membership_id IS NULL "
             # What differs between the batch's memberships, and no more: the rows wait in
             # the socket's buffers while the caller builds the previous page's events.
-            "ON CONFLICT DO NOTHING RETURNING id, student_id, school_org_code, school_org_path, "
+            f"{'ON CONFLICT DO NOTHING ' if skip_conflicts else ''}"
+            "RETURNING id, student_id, school_org_code, school_org_path, "
             "stage, special_group, valid_from, valid_to, issued_row_id, "
             "(SELECT b.id_number_bi FROM issued_row b WHERE b.id = membership.issued_row_id)"
         )
