@@ -115,3 +115,25 @@ async def test_cache_is_bounded(signer) -> None:
     for i in range(6):
         await verifier.verify(crypto.sign_token(signer, claims(jti=f"T{i}")))
     assert len(verifier._cache) == 3
+
+
+async def test_a_failed_key_fetch_does_not_hold_back_the_next_one(signer) -> None:
+    """A gateway started before identity: its first fetch fails, and the first token a moment
+    later fetches the keys at once (the refresh interval counts successful fetches only)."""
+    up = False
+
+    async def fetch() -> dict[str, crypto.Sm2Verifier]:
+        if not up:
+            raise ConnectionError("identity not up yet")
+        return {signer.key_id: crypto.Sm2Verifier(signer.verifier.public_key_pem)}
+
+    verifier = TokenVerifier(fetch, clock=lambda: NOW, refresh_min_interval_s=3600)
+    with pytest.raises(ConnectionError):
+        await verifier.refresh_keys(force=True)
+    up = True
+    assert (await verifier.verify(crypto.sign_token(signer, claims()))).account_id == "A1"
+    # With keys trusted, an unknown kid within the interval is not fetched again.
+    rotated = crypto.Sm2Signer(crypto.generate_sm2_keypair()[0])
+    with pytest.raises(TokenError) as exc:
+        await verifier.verify(crypto.sign_token(rotated, claims()))
+    assert exc.value.code == TOKEN_INVALID

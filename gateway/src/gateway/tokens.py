@@ -150,12 +150,15 @@ class TokenVerifier:
         self._keys = dict(keys)
 
     async def refresh_keys(self, *, force: bool = False) -> bool:
-        """Fetch identity's current keys, at most once per refresh interval unless forced."""
+        """Fetch identity's current keys, at most once per refresh interval unless forced or
+        none is trusted yet. Only a fetch that succeeded counts: a gateway that started before
+        identity (its first fetch failed) fetches again at the first token, not 10 s later."""
         now = time.monotonic()
-        if not force and now - self._last_refresh < self._refresh_min_interval:
+        throttled = now - self._last_refresh < self._refresh_min_interval
+        if not force and self._keys and throttled:
             return False
-        self._last_refresh = now
         self.set_keys(await self._fetch_keys())
+        self._last_refresh = now
         return True
 
     async def verify(self, token: str) -> Claims:
