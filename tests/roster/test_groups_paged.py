@@ -24,6 +24,17 @@ def small_pages(monkeypatch) -> None:
     monkeypatch.setattr(matching, "ISSUED_PER_EVENT", 1)
 
 
+async def self_collect_student_4(roster) -> None:
+    """学生4 at 华阳小学 joins the 低保 group as the school's own (self-collected) member."""
+    await roster.stub.AddSelfCollectedMembership(
+        pb.AddSelfCollectedMembershipRequest(
+            id_type=common_pb2.ID_TYPE_RESIDENT_ID, id_number=make_id(4), group=flows.DIBAO,
+            evidence_note="民政局低保证明", school_year=flows.YEAR,
+        ),
+        metadata=md(SCHOOL_HY),
+    )  # fmt: skip
+
+
 async def test_issue_in_pages_matches_the_same(roster, small_pages):
     await flows.national_issue_matches_rows_and_reports_unmatched(roster)
 
@@ -36,13 +47,7 @@ async def test_every_membership_of_a_paged_issue_has_one_event_naming_it(roster,
     await flows.seed_students(roster)
     # 学生4 is already in the group (self-collected): the issue keeps that membership, so its
     # row creates none and no event.
-    await roster.stub.AddSelfCollectedMembership(
-        pb.AddSelfCollectedMembershipRequest(
-            id_type=common_pb2.ID_TYPE_RESIDENT_ID, id_number=make_id(4), group=flows.DIBAO,
-            evidence_note="民政局低保证明", school_year=flows.YEAR,
-        ),
-        metadata=md(SCHOOL_HY),
-    )  # fmt: skip
+    await self_collect_student_4(roster)
     numbers = (1, 2, 3, 4, 6, 7)
     batch = await flows.issue(
         roster,
@@ -107,13 +112,7 @@ async def test_a_membership_that_appears_during_the_insert_is_kept_once(
 
     monkeypatch.setattr(GroupRepository, "link_existing", link_nothing)
     await flows.seed_students(roster)
-    await roster.stub.AddSelfCollectedMembership(
-        pb.AddSelfCollectedMembershipRequest(
-            id_type=common_pb2.ID_TYPE_RESIDENT_ID, id_number=make_id(4), group=flows.DIBAO,
-            evidence_note="民政局低保证明", school_year=flows.YEAR,
-        ),
-        metadata=md(SCHOOL_HY),
-    )  # fmt: skip
+    await self_collect_student_4(roster)
     with caplog.at_level(logging.INFO, logger="roster_service.service.batches"):
         batch = await flows.issue(roster, [flows.issued(n) for n in (1, 2, 4)])
     assert any("skipping conflicts" in r.getMessage() for r in caplog.records)
