@@ -61,9 +61,16 @@ class Launcher:
             self._reader.join(timeout=5)
 
     def kill(self) -> None:
+        """Stop a launcher a failed test left running: first as Ctrl-C does, so that it stops
+        nats-server and redis-server too (they run in sessions of their own, which a kill of
+        the launcher's process group does not reach), then by force."""
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
 
 
 def _post(url: str, body: dict, token: str = "") -> tuple[int, dict]:
