@@ -299,17 +299,18 @@ membership = Table(
     _ts("created_at"),
     _ts("updated_at"),
     Column("version", BigInteger, nullable=False, server_default="1"),
-    Index("ix_membership_student", "student_id", "school_year"),
     Index("ix_membership_path", "school_org_path", "school_year"),
-    Index(
-        "ux_membership_active",
-        "student_id",
-        "special_group",
-        "school_year",
-        unique=True,
-        postgresql_where=text("status = 1"),
-        sqlite_where=text("status = 1"),
-    ),
+)
+# A student's memberships by school year, and at most one active membership per student, group
+# and year, in one index (migration roster_0007): the last key is 1 while the membership is
+# active and NULL once ended, and NULLs never collide in a unique index.
+Index(
+    "ux_membership_student",
+    membership.c.student_id,
+    membership.c.school_year,
+    membership.c.special_group,
+    text("(CASE WHEN status = 1 THEN 1 END)"),
+    unique=True,
 )
 
 # One recorded hardship level (认定) of a student for a school year, from a term on.

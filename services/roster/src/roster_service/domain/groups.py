@@ -103,6 +103,10 @@ MATCH_NOTES = {
 _REGION = re.compile(r"^\d{6}$")
 _OTHER_ID = re.compile(r"^[0-9A-Z()（）-]{5,30}$")
 _ID_TYPES = frozenset(int(v) for v in IdType)
+_GROUPS = frozenset(int(v) for v in SpecialGroup)
+# Plain ints for the per-row checks (a list is checked a million rows at a time).
+_RESIDENT_ID = int(IdType.RESIDENT_ID)
+_ADD, _REMOVE = int(RowAction.ADD), int(RowAction.REMOVE)
 
 
 @lru_cache(maxsize=64)
@@ -159,7 +163,7 @@ def check_issued_row(
     school_year: str,
 ) -> CheckedIssuedRow:
     """Validate an issued row; a bad one is kept as INVALID with the first reason found."""
-    id_type = raw.id_type or IdType.RESIDENT_ID
+    id_type = raw.id_type or _RESIDENT_ID
     number = (raw.id_number or "").strip().upper()
     error: RowError | None = None
 
@@ -172,7 +176,7 @@ def check_issued_row(
         fail("id_type", str(raw.id_type), "ID_TYPE_UNKNOWN", "证件类型不在代码表中")
     if not number:
         fail("id_number", "", "ID_NUMBER_REQUIRED", "证件号码不能为空")
-    elif id_type == IdType.RESIDENT_ID:
+    elif id_type == _RESIDENT_ID:
         try:
             number = resident_id(number).number
         except IdentifierError as exc:
@@ -193,49 +197,48 @@ def check_issued_row(
             "GROUP_NOT_IN_BATCH",
             "特殊群体类别不在本批次的类别中",
         )
-    action = raw.action or RowAction.ADD
+    action = raw.action or _ADD
     if mode == IssueMode.FULL:
-        if action != RowAction.ADD:
+        if action != _ADD:
             fail("action", str(raw.action), "ACTION_IN_FULL_BATCH", "全量下发批次只能包含新增行")
-        action = RowAction.ADD
+        action = _ADD
     elif not raw.action:
         fail("action", "", "ACTION_REQUIRED", "增量下发的每行须指明新增或退出")
-    elif action not in (RowAction.ADD, RowAction.REMOVE):
+    elif action not in (_ADD, _REMOVE):
         fail("action", str(raw.action), "ACTION_UNKNOWN", "变更类型应为新增或退出")
     region = (raw.household_region_code or "").strip()
     if region and not _REGION.match(region):
         fail("household_region_code", region, "REGION_CODE_FORMAT", "户籍地应为6位行政区划代码")
     year_start, year_end = _year_bounds(school_year)
-    dates = []
-    for column, value in (("valid_from", raw.valid_from), ("valid_to", raw.valid_to)):
-        text = (value or "").strip()
-        if not text:
-            dates.append("")
-            continue
-        iso = _iso_date(text)
-        if iso is None:
-            fail(column, text, "DATE_FORMAT", "日期应为YYYY-MM-DD或YYYYMMDD")
-            dates.append("")
-        else:
-            dates.append(iso)
+    dates = ["", ""]
+    if raw.valid_from or raw.valid_to:  # most lists leave both to the school year
+        for i, column, value in ((0, "valid_from", raw.valid_from), (1, "valid_to", raw.valid_to)):
+            text = (value or "").strip()
+            if not text:
+                continue
+            iso = _iso_date(text)
+            if iso is None:
+                fail(column, text, "DATE_FORMAT", "日期应为YYYY-MM-DD或YYYYMMDD")
+            else:
+                dates[i] = iso
     valid_from = dates[0] or year_start
     valid_to = dates[1]
     if valid_to and valid_to < valid_from:
         fail("valid_to", valid_to, "VALID_TO_BEFORE_FROM", "有效期止早于有效期起")
     if valid_from > year_end or (valid_to and valid_to < year_start):
         fail("valid_from", valid_from, "VALIDITY_OUTSIDE_YEAR", f"有效期不在{school_year}学年内")
-    return CheckedIssuedRow(
-        row_number=row_number,
-        id_type=int(id_type),
-        id_number=number if error is None or number else "",
-        id_number_masked=mask_id_number(number or (raw.id_number or "").strip().upper()),
-        name=name[:50],
-        group=raw.group if raw.group in SpecialGroup.__members__.values() else 0,
-        action=int(action) if action in (1, 2) else RowAction.ADD,
-        household_region_code=region if _REGION.match(region) else "",
-        valid_from=valid_from,
-        valid_to=valid_to,
-        error=error,
+    return CheckedIssuedRow(  # positionally: a million rows a list
+        row_number,
+        int(id_type),
+        number if error is None or number else "",
+        mask_id_number(number or (raw.id_number or "").strip().upper()),
+        name[:50],
+        raw.group if raw.group in _GROUPS else 0,
+        action if action in (_ADD, _REMOVE) else _ADD,
+        region if region and _REGION.match(region) else "",
+        valid_from,
+        valid_to,
+        error,
     )
 
 
