@@ -236,6 +236,8 @@ issue_chunk = Table(
     Column("chunk_number", Integer, primary_key=True),
     Column("row_count", Integer, nullable=False),
     _ts("received_at"),
+    # How often the chunk was received: above 1, the rows of an earlier delivery were replaced.
+    Column("deliveries", Integer, nullable=False, server_default="1"),
 )
 
 # One row of an issue batch, with its match result.

@@ -20,6 +20,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roster_service import tables as t
@@ -59,12 +61,17 @@ class GroupRepository(MembershipQueries):
     # -- batches -------------------------------------------------------------------------------
 
     async def get_batch(
-        self, session: AsyncSession, batch_id: str, *, lock: bool = False
+        self, session: AsyncSession, batch_id: str, *, lock: bool = False, share: bool = False
     ) -> Row[Any] | None:
-        """One batch (locked FOR UPDATE on PostgreSQL when asked)."""
+        """One batch, on PostgreSQL locked FOR UPDATE (`lock`: committing, cancelling, matching)
+        or FOR KEY SHARE (`share`: receiving a chunk; chunks do not wait for each other, while
+        a commit or cancel waits for the chunks in flight and they for it)."""
         stmt = select(B).where(B.c.batch_id == batch_id)
-        if lock and session.bind.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
+        if session.bind.dialect.name == "postgresql":
+            if lock:
+                stmt = stmt.with_for_update()
+            elif share:
+                stmt = stmt.with_for_update(read=True, key_share=True)
         return (await session.execute(stmt)).first()
 
     async def add_batch(self, session: AsyncSession, values: dict[str, Any]) -> None:
@@ -136,39 +143,46 @@ class GroupRepository(MembershipQueries):
         now: datetime,
     ) -> int:
         """Store a chunk's rows (tuples in ISSUED_ROW_COLUMNS order), replacing a resent chunk;
-        returns the batch's row count."""
-        resent = (
-            await session.execute(
-                delete(t.issue_chunk)
-                .where(t.issue_chunk.c.batch_id == batch_id, t.issue_chunk.c.chunk_number == chunk)
-                .returning(t.issue_chunk.c.chunk_number)
-            )
-        ).first()
+        returns the batch's row count as this transaction sees it (chunks stored side by side
+        are counted once committed). The chunk's row is written first: a second delivery of
+        the same chunk waits there for the first to finish, then replaces its rows."""
+        insert_ = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        C = t.issue_chunk
+        stmt = insert_(C).values(
+            batch_id=batch_id, chunk_number=chunk, row_count=len(rows), received_at=now
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["batch_id", "chunk_number"],
+            set_={
+                "row_count": stmt.excluded.row_count,
+                "received_at": stmt.excluded.received_at,
+                "deliveries": C.c.deliveries + 1,
+            },
+        ).returning(C.c.deliveries)
+        deliveries = (await session.execute(stmt)).scalar_one()
         # A chunk's rows exist only beside its issue_chunk row: a first delivery has nothing
         # to replace (and a delete over a table that grew since its statistics may scan it).
-        if resent is not None:
+        if deliveries > 1:
             await session.execute(
                 delete(R).where(R.c.batch_id == batch_id, R.c.chunk_number == chunk)
             )
         await bulk_insert_tuples(session, R, ISSUED_ROW_COLUMNS, rows)
-        await session.execute(
-            insert(t.issue_chunk).values(
-                batch_id=batch_id, chunk_number=chunk, row_count=len(rows), received_at=now
-            )
+        return (await self.chunk_totals(session, [batch_id])).get(batch_id, (0, 0))[1]
+
+    async def chunk_totals(
+        self, session: AsyncSession, batch_ids: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
+        """(chunks, rows) received so far per batch: the progress of batches still receiving,
+        whose own counts are set when they are committed."""
+        if not batch_ids:
+            return {}
+        C = t.issue_chunk
+        rows = await session.execute(
+            select(C.c.batch_id, func.count(), func.coalesce(func.sum(C.c.row_count), 0))
+            .where(C.c.batch_id.in_(list(batch_ids)))
+            .group_by(C.c.batch_id)
         )
-        totals = (
-            await session.execute(
-                select(func.count(), func.coalesce(func.sum(t.issue_chunk.c.row_count), 0)).where(
-                    t.issue_chunk.c.batch_id == batch_id
-                )
-            )
-        ).one()
-        await self.update_batch(
-            session,
-            batch_id,
-            {"chunk_count": int(totals[0]), "row_count": int(totals[1]), "updated_at": now},
-        )
-        return int(totals[1])
+        return {b: (int(n), int(total)) for b, n, total in rows}
 
     async def chunk_numbers(self, session: AsyncSession, batch_id: str) -> list[int]:
         """Chunks received for a batch."""

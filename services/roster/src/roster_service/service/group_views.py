@@ -187,8 +187,10 @@ class PeriodMemberView:
 LEVEL_NUM = {"national": 1, "province": 2, "city": 3, "county": 4, "school": 5}
 
 
-def batch_view(row: Any) -> BatchView:
-    """A batch row for display."""
+def batch_view(row: Any, received: tuple[int, int] | None = None) -> BatchView:
+    """A batch row for display; `received` (chunks, rows) for a batch still receiving, whose
+    row counts them only once it is committed."""
+    chunk_count, row_count = received if received is not None else (row.chunk_count, row.row_count)
     return BatchView(
         batch_id=row.batch_id,
         issuing_org_code=row.issuing_org_code,
@@ -199,7 +201,7 @@ def batch_view(row: Any) -> BatchView:
         mode=row.mode,
         as_of_date=row.as_of_date,
         status=row.status,
-        row_count=row.row_count,
+        row_count=row_count,
         matched_count=row.matched_count,
         not_found_count=row.not_found_count,
         not_enrolled_count=row.not_enrolled_count,
@@ -216,7 +218,7 @@ def batch_view(row: Any) -> BatchView:
         removed_count=row.removed_count,
         changed_count=row.changed_count,
         ambiguous_count=row.ambiguous_count,
-        chunk_count=row.chunk_count,
+        chunk_count=chunk_count,
     )
 
 

@@ -120,7 +120,7 @@ class BatchOps(BatchReads, BatchMatching):
                 f"每块最多{MAX_ROWS_PER_CHUNK}行", code="TOO_MANY_ROWS", field="rows"
             )
         async with d.db.read() as session:
-            batch = await self._batch_for_issuer(session, caller, batch_id)
+            batch = await self._batch_for_issuer(session, caller, batch_id, lock="")
         if batch.status != BatchStatus.RECEIVING:
             raise FailedPrecondition(
                 "该批次已不再接收数据", code="BATCH_NOT_RECEIVING", field="batch_id"
@@ -186,7 +186,8 @@ class BatchOps(BatchReads, BatchMatching):
                 )
             )
         async with d.db.write() as session:
-            batch = await self._batch_for_issuer(session, caller, batch_id)
+            # Shared: chunks are stored side by side; a commit or cancel waits for them.
+            batch = await self._batch_for_issuer(session, caller, batch_id, lock="share")
             if batch.status != BatchStatus.RECEIVING:
                 raise FailedPrecondition(
                     "该批次已不再接收数据", code="BATCH_NOT_RECEIVING", field="batch_id"
@@ -213,8 +214,16 @@ class BatchOps(BatchReads, BatchMatching):
                     field="chunk_count",
                     details={"received": len(received), "missing": missing[:100]},
                 )
+            chunks, rows = (await self.repo.chunk_totals(session, [batch_id]))[batch_id]
             await self.repo.update_batch(
-                session, batch_id, {"status": BatchStatus.MATCHING, "updated_at": d.now()}
+                session,
+                batch_id,
+                {
+                    "status": BatchStatus.MATCHING,
+                    "chunk_count": chunks,
+                    "row_count": rows,
+                    "updated_at": d.now(),
+                },
             )
             row = await self.repo.get_batch(session, batch_id)
         self.start_matching(batch_id, caller)

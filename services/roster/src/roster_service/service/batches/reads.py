@@ -24,10 +24,17 @@ class BatchReads:
     repo: GroupRepository
 
     async def _batch_for_issuer(
-        self, session: AsyncSession, caller: CallerContext, batch_id: str
+        self, session: AsyncSession, caller: CallerContext, batch_id: str, *, lock: str = "update"
     ) -> Any:
-        """A batch the caller issued (or whose issuer lies in the caller's subtree)."""
-        row = await self.repo.get_batch(session, batch_id, lock=True) if batch_id else None
+        """A batch the caller issued (or whose issuer lies in the caller's subtree), locked
+        (`lock`: "update", "share" while a chunk is stored, "" not at all)."""
+        row = (
+            await self.repo.get_batch(
+                session, batch_id, lock=lock == "update", share=lock == "share"
+            )
+            if batch_id
+            else None
+        )
         if row is None or not caller.in_scope(row.issuing_org_path):
             raise NotFound("下发批次不存在", code="BATCH_NOT_FOUND", field="batch_id")
         return row
@@ -47,7 +54,17 @@ class BatchReads:
     async def get(self, caller: CallerContext, batch_id: str) -> BatchView:
         """One batch the caller may see."""
         async with self.d.db.read() as session:
-            return batch_view(await self._visible_batch(session, caller, batch_id))
+            row = await self._visible_batch(session, caller, batch_id)
+            return (await self._views(session, [row]))[0]
+
+    async def _views(self, session: AsyncSession, rows: Sequence[Any]) -> list[BatchView]:
+        """Batches for display; those still receiving with their chunks and rows so far."""
+        receiving = [r.batch_id for r in rows if r.status == BatchStatus.RECEIVING]
+        totals = await self.repo.chunk_totals(session, receiving)
+        return [
+            batch_view(r, totals.get(r.batch_id, (0, 0)) if r.batch_id in receiving else None)
+            for r in rows
+        ]
 
     async def list_batches(
         self,
@@ -71,9 +88,8 @@ class BatchReads:
                 offset=offset,
                 limit=limit,
             )
-        return [batch_view(r) for r in rows], Page(
-            next_token(offset, limit, len(rows), total, key), total
-        )
+            views = await self._views(session, rows)
+        return views, Page(next_token(offset, limit, len(rows), total, key), total)
 
     async def list_rows(
         self,
