@@ -173,10 +173,10 @@ class MembershipQueries:
         now: datetime,
         paths: tuple[str, str],
         skip_conflicts: bool = True,
-    ) -> list[tuple[NewMembership, str]]:
+    ) -> list[Any]:
         """New issued memberships for the matched ADD rows without one at the schools of an
-        inclusive path range (a page of `school_pages`), each returned with the blind index its
-        row was matched by (what its event entry carries), by school path and id. Written with
+        inclusive path range (a page of `school_pages`), returned as rows for `new_memberships`
+        (which the caller applies while the database inserts the next page). Written with
         the driver's own statements: on PostgreSQL the statement is on its way once the
         coroutine first waits, so the caller can build the previous page's events while the
         database inserts this one. Without skip_conflicts an active membership of the same
@@ -204,19 +204,7 @@ class MembershipQueries:
             int(MembershipStatus.ACTIVE), pending, actor, stamp, stamp, batch.batch_id, paths[0],
             paths[1], int(MatchStatus.MATCHED), int(RowAction.ADD),
         )  # fmt: skip
-        found = await fetch_rows(session, sql, params)
-        found.sort(key=lambda r: (r[3], r[0]))
-        batch_id, year = batch.batch_id, batch.school_year
-        return [
-            (
-                NewMembership(
-                    r[0], r[1], r[2], r[3], r[4], r[5], source, batch_id, r[6], r[7], pending,
-                    year, r[8],
-                ),
-                r[9] or "",
-            )
-            for r in found
-        ]  # fmt: skip
+        return await fetch_rows(session, sql, params)
 
     async def end_removed(self, session: AsyncSession, batch: Any, now: datetime) -> list[int]:
         """End issued memberships named by REMOVE rows (delta batches); returns their ids."""
@@ -469,3 +457,21 @@ class MembershipQueries:
             .limit(limit)
         )
         return list(rows), int(total)
+
+
+def new_memberships(batch: Any, found: list[Any]) -> list[tuple[NewMembership, str]]:
+    """The memberships `insert_memberships` returned, each with the blind index its row was
+    matched by (what its event entry carries), by school path and id."""
+    found.sort(key=lambda r: (r[3], r[0]))
+    batch_id, year = batch.batch_id, batch.school_year
+    source, pending = int(Source.ISSUED), int(Verification.PENDING)
+    return [
+        (
+            NewMembership(
+                r[0], r[1], r[2], r[3], r[4], r[5], source, batch_id, r[6], r[7], pending,
+                year, r[8],
+            ),
+            r[9] or "",
+        )
+        for r in found
+    ]  # fmt: skip

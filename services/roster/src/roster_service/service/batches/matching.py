@@ -24,7 +24,7 @@ from roster_service.events import (
     meta,
 )
 from roster_service.repository.groups import GroupRepository
-from roster_service.repository.memberships import NewMembership
+from roster_service.repository.memberships import new_memberships
 from roster_service.repository.sql import analyze, bulk_insert_tuples, ints
 from roster_service.service.context import Deps
 from roster_service.service.group_views import (
@@ -226,7 +226,7 @@ class BatchMatching:
         builder = PrebuiltEvents(caller, d.outbox.producer, None)
         bodies = AddedBodies()
         added = 0
-        page: list[tuple[NewMembership, str]] = []
+        found: list[Any] = []  # the previous page's memberships as inserted
         for n in range(len(pages) + 1):
             following = None
             if n < len(pages):
@@ -237,12 +237,13 @@ class BatchMatching:
                 )
                 await asyncio.sleep(0)  # the statement is sent before the events are built
             try:
+                page = new_memberships(batch, found)
                 rows = builder.rows(
                     MEMBERSHIPS_ISSUED, ISSUED_TYPE, issued_events(page, bodies, ISSUED_PER_EVENT)
                 )
             finally:  # the session is free again only once the insert is done
-                added += len(page)
-                page = await following if following is not None else []
+                added += len(found)
+                found = await following if following is not None else []
             if rows:
                 await bulk_insert_tuples(session, tables.outbox_event, OUTBOX_COLUMNS, rows)
                 d.outbox.wake_after_commit(session)
