@@ -1380,7 +1380,7 @@ class IssueBatch(_message.Message):
     changed_count: _builtins.int
     ambiguous_count: _builtins.int
     chunk_count: _builtins.int
-    """Chunks received so far."""
+    """Chunks received so far (row_count: their rows, while the batch is receiving)."""
     @_builtins.property
     def groups(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.SpecialGroup.ValueType]: ...
     @_builtins.property
@@ -1637,6 +1637,9 @@ class AddIssuedRowsResponse(_message.Message):
     ERRORS_FIELD_NUMBER: _builtins.int
     ROW_COUNT_FIELD_NUMBER: _builtins.int
     row_count: _builtins.int
+    """Rows of the batch so far: the chunks stored before this one and this one (chunks sent side
+    by side may not count each other; GetSpecialGroupBatch shows the batch's progress).
+    """
     @_builtins.property
     def errors(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.RowError]:
         """Rows rejected at once (bad ID number, group not in the batch); they are kept as INVALID."""

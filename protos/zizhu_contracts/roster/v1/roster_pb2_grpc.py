@@ -250,7 +250,8 @@ class RosterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddIssuedRows(self, request, context):
-        """Appends rows to an open batch (at most 5000 per call; idempotent per chunk_number).
+        """Appends rows to an open batch (at most 5000 per call; idempotent per chunk_number). Chunks
+        may be sent side by side; commit once every chunk is acknowledged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -60,7 +60,9 @@ class RosterServiceStub:
     AddIssuedRows.
     """
     AddIssuedRows: _grpc.UnaryUnaryMultiCallable[_roster_pb2.AddIssuedRowsRequest, _roster_pb2.AddIssuedRowsResponse]
-    """Appends rows to an open batch (at most 5000 per call; idempotent per chunk_number)."""
+    """Appends rows to an open batch (at most 5000 per call; idempotent per chunk_number). Chunks
+    may be sent side by side; commit once every chunk is acknowledged.
+    """
     CommitSpecialGroupBatch: _grpc.UnaryUnaryMultiCallable[_roster_pb2.CommitSpecialGroupBatchRequest, _roster_pb2.CommitSpecialGroupBatchResponse]
     """Closes the batch: matches rows to current students by ID number, adds and ends memberships,
     reports unmatched rows. Runs asynchronously; poll GetSpecialGroupBatch.
@@ -146,7 +148,9 @@ class RosterServiceAsyncStub(RosterServiceStub):
     AddIssuedRows.
     """
     AddIssuedRows: _aio.UnaryUnaryMultiCallable[_roster_pb2.AddIssuedRowsRequest, _roster_pb2.AddIssuedRowsResponse]  # type: ignore[assignment]
-    """Appends rows to an open batch (at most 5000 per call; idempotent per chunk_number)."""
+    """Appends rows to an open batch (at most 5000 per call; idempotent per chunk_number). Chunks
+    may be sent side by side; commit once every chunk is acknowledged.
+    """
     CommitSpecialGroupBatch: _aio.UnaryUnaryMultiCallable[_roster_pb2.CommitSpecialGroupBatchRequest, _roster_pb2.CommitSpecialGroupBatchResponse]  # type: ignore[assignment]
     """Closes the batch: matches rows to current students by ID number, adds and ends memberships,
     reports unmatched rows. Runs asynchronously; poll GetSpecialGroupBatch.
@@ -283,7 +287,9 @@ class RosterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _roster_pb2.AddIssuedRowsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_roster_pb2.AddIssuedRowsResponse, _abc.Awaitable[_roster_pb2.AddIssuedRowsResponse]]:
-        """Appends rows to an open batch (at most 5000 per call; idempotent per chunk_number)."""
+        """Appends rows to an open batch (at most 5000 per call; idempotent per chunk_number). Chunks
+        may be sent side by side; commit once every chunk is acknowledged.
+        """
 
     @_abc_1.abstractmethod
     def CommitSpecialGroupBatch(
