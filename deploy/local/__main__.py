@@ -139,6 +139,9 @@ def main() -> int:
         nats.stop()
         print("已全部停止。数据保留在", layout.var, flush=True)
 
+    # Ctrl-C stops everything even where SIGINT came in ignored (a launcher started from a
+    # background job inherits the ignore, and Python then raises no KeyboardInterrupt).
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
 
