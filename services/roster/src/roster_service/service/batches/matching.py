@@ -9,6 +9,7 @@ from typing import Any
 
 from asyncpg.exceptions import UniqueViolationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from zizhu_common.bulk import paused_gc
 from zizhu_common.rpc import CallerContext
 from zizhu_contracts.roster.v1 import events_pb2
 
@@ -81,7 +82,14 @@ class BatchMatching:
         return len(ids)
 
     async def match(self, batch_id: str, caller: CallerContext | None = None) -> None:
-        """Match a batch to the roster and apply it, in one transaction; FAILED on error."""
+        """Match a batch to the roster and apply it, in one transaction; FAILED on error. Run
+        with the cyclic collector paused, as the commit call that starts it: matching holds up
+        to millions of rows and their events, and each automatic full collection would rescan
+        them all (and every other object of the process) several times over."""
+        with paused_gc():
+            await self._match_batch(batch_id, caller)
+
+    async def _match_batch(self, batch_id: str, caller: CallerContext | None) -> None:
         d = self.d
         try:
             async with d.db.write() as session:
