@@ -139,3 +139,31 @@ async def test_chunks_share_the_batch_and_a_commit_waits_for_them(roster):
     release.set()
     await asyncio.wait_for(committing, 5)
     await holder
+
+
+async def test_matching_runs_with_the_cyclic_collector_paused_and_restores_it(roster, monkeypatch):
+    """A committed batch is matched in the background, outside its commit call: the collector is
+    paused there too (millions of rows alive), and is on again once matching is done."""
+    import gc
+
+    await seed_students(roster)
+    batch = await _open(roster)
+    await _add(roster, batch.batch_id, 1, [issued(i) for i in range(1, 4)])
+    repo = roster.services.groups.repo
+    seen: list[bool] = []
+    mark = repo.mark_duplicates
+
+    async def spy(session, batch_id):
+        seen.append(gc.isenabled())
+        await mark(session, batch_id)
+
+    monkeypatch.setattr(repo, "mark_duplicates", spy)
+    assert gc.isenabled()
+    await roster.stub.CommitSpecialGroupBatch(
+        pb.CommitSpecialGroupBatchRequest(batch_id=batch.batch_id, chunk_count=1),
+        metadata=md(NATION),
+    )
+    await roster.services.groups.drain()
+    assert (await _get(roster, batch.batch_id)).status == pb.ISSUE_BATCH_STATUS_COMMITTED
+    assert seen == [False]
+    assert gc.isenabled()
