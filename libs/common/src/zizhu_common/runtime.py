@@ -33,6 +33,8 @@ from zizhu_common.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 PURGE_INTERVAL_S = 3600.0
+# How long closing one connection (NATS, Redis) may take at shutdown.
+CLOSE_TIMEOUT_S = 2.0
 
 
 class ServiceRuntime:
@@ -171,18 +173,28 @@ class ServiceRuntime:
                 await asyncio.wait_for(stop.wait(), timeout=PURGE_INTERVAL_S)
 
     async def close(self) -> None:
-        """Release connections (idempotent)."""
+        """Release connections (idempotent). Each is released even when another fails, and none
+        is waited on for long: a service told to stop while NATS or Redis is unreachable still
+        closes its database and exits 0."""
         if self.nc is not None and not self.nc.is_closed:
             # Every publish already awaited its JetStream ack and every consumer has returned, so
             # there is nothing to drain: flush what is buffered and close. (`drain()` waits on the
             # pull subscriptions' inboxes and, cut short by a timeout, leaves a failed gather.)
+            # Disconnected, there is nothing to flush to.
+            if self.nc.is_connected:
+                try:
+                    await asyncio.wait_for(self.nc.flush(), timeout=CLOSE_TIMEOUT_S)
+                except Exception as exc:
+                    log.warning("NATS flush on close failed: %r", exc)
             try:
-                await asyncio.wait_for(self.nc.flush(), timeout=2)
+                await asyncio.wait_for(self.nc.close(), timeout=CLOSE_TIMEOUT_S)
             except Exception as exc:
-                log.warning("NATS flush on close failed: %s", exc)
-            await self.nc.close()
+                log.warning("NATS close failed (the connection is dropped): %r", exc)
         if self.redis is not None:
-            await self.redis.aclose()
+            try:
+                await asyncio.wait_for(self.redis.aclose(), timeout=CLOSE_TIMEOUT_S)
+            except Exception as exc:
+                log.warning("Redis close failed (the connection is dropped): %r", exc)
         await self.db.dispose()
 
 
