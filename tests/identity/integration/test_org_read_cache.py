@@ -83,3 +83,93 @@ def test_sqlite_reader_drops_its_cache_when_another_connection_commits(tmp_path)
     assert reader.hits == 1
     reader.close()
     writer.close()
+
+
+async def _until(predicate, timeout_s: float = 10.0) -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not await predicate():
+        assert loop.time() < deadline, "not reached in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_postgres_cache_keeps_answers_until_the_org_table_changes(identity) -> None:
+    """PostgreSQL: answers are kept while the listening connection is alive; a change committed
+    by this process is seen at once, one committed elsewhere once its notification arrives, and
+    a lost listener turns the cache off until it listens again."""
+    import asyncio
+
+    import asyncpg
+    from identity_service.repository.org_cache import APPLICATION_NAME, asyncpg_dsn
+    from zizhu_common.rpc import CallerContext
+
+    cache = identity.services.orgs.pg_cache
+    if identity.db.dialect != "postgresql":
+        assert cache is None  # SQLite: the reader above keeps answers instead
+        return
+    assert cache is not None and not cache.live  # not listening: every GetOrg reads
+    th_admin = await identity.caller("th_admin")
+    await _get(identity, th_admin)
+    await _get(identity, th_admin)
+    assert cache.hits == 0
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(cache.run(stop))
+    other = await asyncpg.connect(asyncpg_dsn(identity.db.url))
+    try:
+
+        async def live() -> bool:
+            return cache.live
+
+        await _until(live)
+        first = await _get(identity, th_admin)
+        assert await _get(identity, th_admin) == first
+        assert cache.hits >= 1
+
+        # Committed by another connection (another replica, a DBA): seen once notified.
+        await other.execute(f"UPDATE org SET name = '华阳小学（改）' WHERE org_code = '{SCHOOL}'")
+
+        async def renamed() -> bool:
+            return (await _get(identity, th_admin)).org.name == "华阳小学（改）"
+
+        await _until(renamed)
+
+        # Committed by this process (a re-import renames the district): seen by the next call.
+        from identity_service.domain.orgs import OrgRow
+
+        gd_admin = CallerContext(
+            account_id="test", org_code="440000", org_path="/000000/440000/", level="province",
+            roles=frozenset({"admin"}),
+        )  # fmt: skip
+        await _get(identity, th_admin)  # cached again
+        result = await identity.services.orgs.import_orgs(
+            gd_admin, [OrgRow(row=1, code="440106", name="天河区（改）", parent_code="440100")]
+        )
+        assert result.committed
+        assert [a.name for a in (await _get(identity, th_admin)).ancestors][-1] == "天河区（改）"
+
+        # The listener is cut off: the cache is off (every GetOrg reads) until it listens again.
+        await other.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = $1 AND datname = current_database()",
+            APPLICATION_NAME,
+        )
+
+        async def dark() -> bool:
+            return not cache.live
+
+        await _until(dark)
+        await other.execute(f"UPDATE org SET name = '华阳小学（再改）' WHERE org_code = '{SCHOOL}'")
+        assert (await _get(identity, th_admin)).org.name == "华阳小学（再改）"
+        await _until(live)
+        hits = cache.hits
+        await _get(identity, th_admin)
+        await _get(identity, th_admin)
+        assert cache.hits == hits + 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+        await other.close()
+    assert not cache.live

@@ -110,6 +110,8 @@ async def build(settings: Settings) -> ServiceRuntime:
             await wait_or_stop(stop, settings.audit_purge_interval_s)
 
     runtime.add_background(purge_audit)
+    if services.orgs.pg_cache is not None:
+        runtime.add_background(services.orgs.pg_cache.run)
     return runtime
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +33,7 @@ from identity_service.events import (
 )
 from identity_service.protomap import org_to_proto
 from identity_service.repository import OrgFilter, ReaderUnavailable, SqliteOrgReader
+from identity_service.repository.org_cache import PgOrgCache
 from identity_service.service.audit import OUTCOME_SUCCEEDED, Actor, AuditService
 from identity_service.service.context import Deps, next_page_token, page_window
 
@@ -60,13 +62,26 @@ class OrgService:
     def __init__(self, deps: Deps, audit: AuditService) -> None:
         self.deps = deps
         self.audit = audit
-        # GetOrg is the most frequent read: on SQLite it bypasses aiosqlite's thread hand-offs.
+        # GetOrg is the most frequent read: on SQLite it bypasses aiosqlite's thread hand-offs
+        # (and keeps answers while the file is unchanged); on PostgreSQL answers are kept while
+        # no change to the org table is notified (the cache's `run` listens, wiring starts it).
         self._reader = SqliteOrgReader.for_url(deps.db.url)
+        self.pg_cache = PgOrgCache(deps.db.url) if deps.db.dialect == "postgresql" else None
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction of the org tree; once it commits, this process's cached GetOrg
+        answers are dropped at once (other processes drop theirs when the change's notification
+        reaches them, PgOrgCache)."""
+        async with self.deps.db.write() as session:
+            yield session
+        if self.pg_cache is not None:
+            self.pg_cache.invalidate()
 
     async def ensure_root(self) -> Org:
         """Create the deployment's root node if it does not exist yet (idempotent)."""
         root = self.deps.root()
-        async with self.deps.db.write() as session:
+        async with self._writing() as session:
             existing = await self.deps.orgs.get(session, root.code)
             if existing is not None:
                 return existing
@@ -90,11 +105,18 @@ class OrgService:
                 return self._reader.org_detail(code)
             except ReaderUnavailable:
                 pass  # busy or not there yet: the session path below
+        cache = self.pg_cache
+        if cache is not None and (cached := cache.get(code)) is not None:
+            return cached
+        generation = cache.generation if cache is not None else 0
         # Autocommit: no BEGIN/ROLLBACK round trips. Under PostgreSQL's READ COMMITTED each
         # statement takes its own snapshot inside a transaction too, so nothing is lost.
         async with self.deps.db.read_engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return await self.deps.orgs.org_detail(conn, code)
+            org, ancestors = await self.deps.orgs.org_detail(conn, code)
+        if cache is not None and org is not None:
+            cache.put(code, (org, ancestors), generation)
+        return org, ancestors
 
     async def batch_get(
         self, caller: CallerContext, codes: Sequence[str]
@@ -154,7 +176,7 @@ class OrgService:
                 f"一次最多导入{MAX_BATCH}个机构", code="BATCH_TOO_LARGE", field="orgs"
             )
         root = self.deps.root()
-        async with self.deps.db.write() as session:
+        async with self._writing() as session:
             existing = await self.deps.orgs.get_many(session, codes_referenced(rows) | {root.code})
             stored_root = existing.get(root.code)
             plan = plan_import(
@@ -222,7 +244,7 @@ class OrgService:
         """Retire (撤销) an org below the caller's org; it must have no active children or accounts."""
         if not reason.strip():
             raise InvalidArgument("请填写撤销原因", code="REASON_REQUIRED", field="reason")
-        async with self.deps.db.write() as session:
+        async with self._writing() as session:
             org = await self._in_scope(session, caller, code)
             _require_admin(caller)
             if not is_strictly_inside(org.org_path, caller.org_path):
