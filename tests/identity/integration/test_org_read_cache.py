@@ -102,7 +102,8 @@ async def test_postgres_cache_keeps_answers_until_the_org_table_changes(identity
     import asyncio
 
     import asyncpg
-    from identity_service.repository.org_cache import APPLICATION_NAME, asyncpg_dsn
+    from identity_service.repository.org_cache import APPLICATION_NAME
+    from zizhu_common.db import libpq_dsn
     from zizhu_common.rpc import CallerContext
 
     cache = identity.services.orgs.pg_cache
@@ -117,7 +118,7 @@ async def test_postgres_cache_keeps_answers_until_the_org_table_changes(identity
 
     stop = asyncio.Event()
     task = asyncio.create_task(cache.run(stop))
-    other = await asyncpg.connect(asyncpg_dsn(identity.db.url))
+    other = await asyncpg.connect(libpq_dsn(identity.db.url))
     try:
 
         async def live() -> bool:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import BigInteger, Integer, event
 from sqlalchemy.engine import make_url
@@ -276,3 +277,14 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+
+
+def libpq_dsn(url: str, dbname: str | None = None) -> str:
+    """A plain libpq DSN (for asyncpg.connect) from a SQLAlchemy PostgreSQL URL
+    (`postgresql+asyncpg://…`), optionally for another database (no path: `postgres`)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URL: {url!r}")
+    path = f"/{dbname}" if dbname else (parts.path if parts.path not in ("", "/") else "/postgres")
+    return urlunsplit(("postgresql", parts.netloc, path, parts.query, ""))

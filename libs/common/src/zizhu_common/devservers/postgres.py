@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from zizhu_common.db import libpq_dsn
 from zizhu_common.devservers.process import (
     START_TIMEOUT,
     STOP_TIMEOUT,
@@ -94,19 +95,9 @@ def find_postgres_bindir() -> Path:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-def _asyncpg_dsn(url: str, dbname: str | None = None) -> str:
-    """Turn a SQLAlchemy-style PostgreSQL URL into a plain libpq DSN, optionally for dbname."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.split("+", 1)[0]
-    if scheme not in ("postgresql", "postgres"):
-        raise ValueError(f"not a PostgreSQL URL: {url!r}")
-    path = f"/{dbname}" if dbname else (parts.path if parts.path not in ("", "/") else "/postgres")
-    return urlunsplit(("postgresql", parts.netloc, path, parts.query, ""))
-
-
 def postgres_url(*, base_url: str, dbname: str) -> str:
     """Return the postgresql+asyncpg:// URL of dbname on the server of base_url."""
-    parts = urlsplit(_asyncpg_dsn(base_url, dbname))
+    parts = urlsplit(libpq_dsn(base_url, dbname))
     return urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, parts.query, ""))
 
 
@@ -128,7 +119,7 @@ def create_database(*, url: str, name: str) -> None:
     import asyncpg
 
     async def go() -> None:
-        conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
+        conn = await asyncpg.connect(libpq_dsn(url), timeout=10)
         try:
             if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
                 return
@@ -146,7 +137,7 @@ def drop_database(*, url: str, name: str) -> None:
     import asyncpg
 
     async def go() -> None:
-        conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
+        conn = await asyncpg.connect(libpq_dsn(url), timeout=10)
         try:
             await conn.execute(f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE)")
         finally:

@@ -18,9 +18,9 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from zizhu_common.db import libpq_dsn
 
 from identity_service.domain.orgs import Org
 
@@ -36,20 +36,11 @@ RETRY_S = 1.0
 Entry = tuple[Org, dict[str, Org]]
 
 
-def asyncpg_dsn(url: str) -> str:
-    """A libpq DSN from a SQLAlchemy PostgreSQL URL (`postgresql+asyncpg://…`)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.split("+", 1)[0]
-    if scheme not in ("postgresql", "postgres"):
-        raise ValueError(f"not a PostgreSQL URL: {url!r}")
-    return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, ""))
-
-
 class PgOrgCache:
     """GetOrg answers by org code, valid while the listening connection is alive."""
 
     def __init__(self, url: str, *, cache_size: int = 4096) -> None:
-        self.dsn = asyncpg_dsn(url)
+        self.dsn = libpq_dsn(url)
         self.cache_size = cache_size
         self.live = False
         self.generation = 0
