@@ -1,5 +1,6 @@
 """A service told to stop while NATS is gone still shuts down cleanly: it exits 0, with no
-traceback, after releasing what it still can (zizhu_common.runtime.ServiceRuntime.close)."""
+traceback, after releasing what it still can (zizhu_common.runtime.ServiceRuntime.close), and
+its consumers do not wait out JetStream requests that cannot be answered."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from pathlib import Path
 from zizhu_common import devservers
 
 SERVICES = ("identity", "roster", "aid", "funding", "reconcile")
-# A liveness bound, not a speed target: shutdown takes seconds (a consumer's JetStream request
-# runs out, the runtime cancels what is left after 10 s, each close is given 2 s).
+# A liveness bound, not a speed target (the runtime cancels what is left after 10 s, and each
+# close is given 2 s).
 EXIT_BOUND_S = 45
 
 
@@ -67,3 +68,46 @@ def test_service_stopped_after_nats_went_away_exits_0_without_a_traceback(
     assert code == 0, text[-3000:]
     assert "Traceback" not in text, text[-3000:]
     assert "roster service stopping" in text
+
+
+async def test_consumer_told_to_stop_during_a_nats_outage_returns_at_once(
+    tmp_path: Path, nats_server_factory
+) -> None:
+    """A consumer whose pull subscription is not open yet when NATS goes away is waiting on a
+    JetStream request; stop must not wait for that request's timeout (30 s here)."""
+    import asyncio
+    import contextlib
+
+    from sqlalchemy import MetaData
+    from zizhu_common.consumer import DurableConsumer, processed_event_table
+    from zizhu_common.db import Database
+    from zizhu_common.messaging import connect_nats
+
+    nats = nats_server_factory()
+    nc = await connect_nats(nats.url, name="outage-test")
+    js = nc.jetstream(timeout=30)
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/c.db")
+    handled: list[object] = []
+
+    async def handler(session, events) -> None:
+        handled.extend(events)
+
+    consumer = DurableConsumer(
+        js=js, db=db, table=processed_event_table(MetaData()), stream="NOSUCH",
+        durable="outage", subjects=["nosuch.>"], handler=handler,
+    )  # fmt: skip
+    try:
+        nats.stop()
+        await asyncio.sleep(0.5)  # disconnected: JetStream requests now wait to time out
+        stop = asyncio.Event()
+        task = asyncio.create_task(consumer.run(stop))
+        await asyncio.sleep(0.5)
+        assert not task.done()
+        stop.set()
+        # A liveness bound well under the request's 30-s timeout, not a speed target.
+        await asyncio.wait_for(task, timeout=10)
+    finally:
+        with contextlib.suppress(Exception):  # nats-py's close fails on a lost connection
+            await nc.close()
+        await db.dispose()
+    assert handled == []

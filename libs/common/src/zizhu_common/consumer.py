@@ -24,6 +24,7 @@ that two deployments can share one NATS server; the dedup records keep the unpre
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -288,7 +289,9 @@ class DurableConsumer:
             while not stop.is_set():
                 try:
                     if puller is None:
-                        puller = await self._open()
+                        puller = await self._open_unless_stopped(stop)
+                        if puller is None:
+                            break
                     msgs = await puller.take(self.batch_size, self.fetch_timeout_s, 0.02)
                 except (TimeoutError, nats.errors.TimeoutError):
                     msgs = []
@@ -325,6 +328,26 @@ class DurableConsumer:
                 await _safe(self.js._nc.flush(timeout=2))  # the last acks leave before we return
             if puller is not None:
                 await puller.close()
+
+    async def _open_unless_stopped(self, stop: asyncio.Event) -> _Puller | None:
+        """Open the pull subscription, or give up (None) when stop is set first: while NATS is
+        unreachable JetStream's requests wait out their whole timeout, and a service told to
+        stop then would wait with them."""
+        opening = asyncio.ensure_future(self._open())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            opening.cancel()
+            raise
+        finally:
+            stopping.cancel()
+        if opening.done():
+            return opening.result()
+        opening.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await opening
+        return None
 
     async def _open(self) -> _Puller:
         await self._ensure_consumer()
