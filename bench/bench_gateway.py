@@ -21,15 +21,26 @@ Load generators are separate processes written in C so that they do not take the
 Without them (or with BENCH_GATEWAY_LOADGEN=python) a multi-process Python client does the same;
 it costs several times their CPU per request, taken from the servers' two cores.
 
-Environment: BENCH_SECONDS (seconds per measurement; small 5, full 30), BENCH_GATEWAY_WORKERS
-(gateway HTTP_WORKERS; default 2), BENCH_GATEWAY_POSTGRES=1 to measure on PostgreSQL as well
-(default: only with --scale full).
+The issue's figures come from that closed loop: 16 clients each sending its next request as soon
+as the last is answered. There every request waits for the 15 others, so p50 is close to
+16 / throughput: it measures the machine's capacity more than what the gateway adds. So, for
+information (not the issue's figure), both are then measured again at fixed offered rates
+(BENCH_GATEWAY_RATES, default 500 and 1,000 req/s, with h2load only): the 16 connections each
+send rate/16 a second on clocks staggered so that requests arrive spread out, and the lines say
+what the gateway adds to p50 and p99 at that load. h2load times a request from when it is sent,
+so a request held back behind a late answer on its connection is not counted as waiting.
+
+Environment: BENCH_SECONDS (seconds per measurement; small 5, full 30; the fixed-rate ones at
+most 15), BENCH_GATEWAY_WORKERS (gateway HTTP_WORKERS; default 2), BENCH_GATEWAY_POSTGRES=1 to
+measure on PostgreSQL as well (default: only with --scale full), BENCH_GATEWAY_RATES (comma-
+separated; empty for none).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import grpc
 from zizhu_common import devservers
@@ -50,6 +61,7 @@ from bench.loadgen import (
     Load,
     ensure_h2load,
     ensure_wrk,
+    h2load_http_load,
     h2load_load,
     measured,
     python_load,
@@ -63,16 +75,18 @@ P99_MARGIN_MS = 15.0
 
 @dataclass
 class Pair:
-    """Direct and gateway measurements on one database."""
+    """Direct and gateway measurements on one database: as fast as 16 clients go, then at each
+    fixed rate (rate, direct, gateway)."""
 
     database: str
     direct: Load
     gateway: Load
+    fixed: list[tuple[float, Load, Load]] = field(default_factory=list)
 
 
 def measure(
     ctx: Context, *, label: str, database_url: str, nats_url: str, redis_url: str, seconds: float,
-    workers: int,
+    workers: int, rates: list[float], fixed_seconds: float,
 ) -> Pair:  # fmt: skip
     """Start identity on database_url and a gateway, log in, measure direct then gateway."""
     workdir = ctx.tempdir(f"gateway-{label}")
@@ -123,9 +137,20 @@ def measure(
         direct_load = measured(direct, servers)
         through(warm)  # and the gateway
         gateway_load = measured(lambda: through(seconds), {"gateway": gateway, **servers})
+        pair = Pair(label, direct_load, gateway_load)
+        for rate in rates if h2load else ():
+            direct_at = partial(h2load_load, h2load, identity.addr, metadata,
+                                request.SerializeToString(), expected.SerializeToString(),
+                                fixed_seconds, workdir, rate=rate)  # fmt: skip
+            through_at = partial(h2load_http_load, h2load, url, token, fixed_seconds, workdir,
+                                 rate=rate)  # fmt: skip
+            pair.fixed.append(
+                (rate, measured(direct_at, servers),
+                 measured(through_at, {"gateway": gateway, **servers}))
+            )  # fmt: skip
         for p in procs:
             p.alive()
-        return Pair(label, direct_load, gateway_load)
+        return pair
     finally:
         for p in reversed(procs):
             p.stop()
@@ -149,6 +174,21 @@ def report(pair: Pair) -> list[str]:
         f"{d.p99_ms:.2f}; target <= +{P99_MARGIN_MS:g} ms) {verdict(p99_over <= P99_MARGIN_MS)}",
         f"[{pair.database}] ratio gateway/direct: throughput {g.rate / d.rate:.2f}x, "
         f"p50 {g.p50_ms / d.p50_ms:.2f}x, p99 {g.p99_ms / d.p99_ms:.2f}x",
+        *(line for fixed in pair.fixed for line in report_fixed(pair.database, *fixed)),
+    ]
+
+
+def report_fixed(database: str, rate: float, d: Load, g: Load) -> list[str]:
+    """The lines of one fixed-rate measurement (informational: not the issue's figure)."""
+    p50_over, p99_over = g.p50_ms - d.p50_ms, g.p99_ms - d.p99_ms
+    within = p50_over <= P50_MARGIN_MS and p99_over <= P99_MARGIN_MS
+    head = f"[{database}] fixed {rate:,.0f} req/s offered"
+    return [
+        f"{head}, direct: " + d.line("answered"),
+        f"{head}, gateway: " + g.line("answered"),
+        f"{head}: added by the gateway p50 {p50_over:+.2f} ms, p99 {p99_over:+.2f} ms "
+        f"({'within' if within else 'outside'} the +{P50_MARGIN_MS:g} / +{P99_MARGIN_MS:g} ms "
+        "margins)",
     ]
 
 
@@ -164,6 +204,8 @@ def run(ctx: Context) -> Result:
     seconds = float(os.environ.get("BENCH_SECONDS") or (30 if ctx.scale == "full" else 5))
     workers = int(os.environ.get("BENCH_GATEWAY_WORKERS") or 2)
     with_pg = os.environ.get("BENCH_GATEWAY_POSTGRES", "1" if ctx.scale == "full" else "0") == "1"
+    rates = [float(r) for r in os.environ.get("BENCH_GATEWAY_RATES", "500,1000").split(",") if r]
+    fixed_seconds = min(seconds, 15.0)
     nats = devservers.start_nats(data_dir=ctx.tempdir("nats"))
     redis = devservers.start_redis(data_dir=ctx.tempdir("redis"))
     pg = None
@@ -171,14 +213,16 @@ def run(ctx: Context) -> Result:
     try:
         pairs.append(
             measure(ctx, label="SQLite", database_url=f"sqlite+aiosqlite:///{ctx.workdir}/id.db",
-                    nats_url=nats.url, redis_url=redis.url, seconds=seconds, workers=workers)
+                    nats_url=nats.url, redis_url=redis.url, seconds=seconds, workers=workers,
+                    rates=rates, fixed_seconds=fixed_seconds)
         )  # fmt: skip
         if with_pg:
             pg = devservers.start_postgres(data_dir=ctx.tempdir("pg"))
             pg.create_database("bench_gateway")
             pairs.append(
                 measure(ctx, label="PostgreSQL", database_url=pg.url("bench_gateway"),
-                        nats_url=nats.url, redis_url=redis.url, seconds=seconds, workers=workers)
+                        nats_url=nats.url, redis_url=redis.url, seconds=seconds, workers=workers,
+                    rates=rates, fixed_seconds=fixed_seconds)
             )  # fmt: skip
     finally:
         if pg is not None:

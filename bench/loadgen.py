@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -159,48 +160,101 @@ def h2load_load(
     workdir: Path,
     *,
     warm_up: bool = False,
+    rate: float | None = None,
 ) -> Load | None:
     """h2load: 16 HTTP/2 connections of one stream each sending the gRPC request for `seconds`
-    (or for one second, unmeasured, with warm_up).
+    (or for one second, unmeasured, with warm_up); with `rate`, at that many requests per second
+    in all (each connection rate/16) instead of as fast as answers come.
 
     h2load does not read gRPC trailers, so every response is checked by size instead: an error
     answers trailers only (no DATA), a success exactly the framed expected response."""
     body = workdir / "grpc-request.bin"
     body.write_bytes(grpc_frame(request))
-    log = workdir / "h2load.tsv"
     headers = [("content-type", "application/grpc"), ("te", "trailers"), *metadata]
-    args = [h2load, f"-c{CLIENTS}", "-m1", "-t1", "-d", str(body)]
-    for name, value in headers:
-        args += ["-H", f"{name}: {value}"]
+    args = _h2load_args(h2load, headers, rate) + ["-d", str(body)]
     target = f"http://{addr}{GRPC_METHOD}"
     if warm_up:  # a run of its own, so that the measured run's byte count checks every answer
         subprocess.run([*args, "-D1", target], capture_output=True, timeout=60, check=True)
         return None
+    out, latencies = _run_h2load(args, target, seconds, workdir)
+    answered, succeeded, rate_done = _h2load_counts(out)
+    data = re.search(r"traffic: .*\((\d+)\) data", out)
+    if not data:
+        raise RuntimeError(f"unexpected h2load output:\n{out}")
+    answers_with_data = int(data.group(1)) // len(grpc_frame(expected_response))
+    return _h2load_result(
+        answered, rate_done, seconds, latencies, answered - min(succeeded, answers_with_data)
+    )
+
+
+def h2load_http_load(
+    h2load: str, url: str, token: str, seconds: float, workdir: Path, *, rate: float
+) -> Load:
+    """h2load over HTTP/1.1 keep-alive: 16 connections sending the gateway GET at `rate`
+    requests per second in all (rate/16 each); answers other than 2xx count as errors."""
+    args = _h2load_args(h2load, [("authorization", f"Bearer {token}")], rate) + ["--h1"]
+    out, latencies = _run_h2load(args, url + PATH, seconds, workdir)
+    answered, _succeeded, rate_done = _h2load_counts(out)
+    ok = re.search(r"status codes: (\d+) 2xx", out)
+    if not ok:
+        raise RuntimeError(f"unexpected h2load output:\n{out}")
+    return _h2load_result(answered, rate_done, seconds, latencies, answered - int(ok.group(1)))
+
+
+def _h2load_args(h2load: str, headers: list[tuple[str, str]], rate: float | None) -> list[str]:
+    args = [h2load, f"-c{CLIENTS}", "-m1", "-t1"]
+    if rate is not None:
+        # Each connection sends rate/16 a second. The connections are opened one about every
+        # 1/rate seconds (h2load counts that period in whole milliseconds), so that their clocks
+        # are staggered and requests arrive spread out, not in bursts of 16 (h2load starts every
+        # connection's clock at once otherwise).
+        per_period = math.ceil(rate / 1000)
+        period_ms = max(1, round(1000 * per_period / rate))
+        args += [f"--rps={rate / CLIENTS:g}", f"-r{per_period}", f"--rate-period={period_ms}ms"]
+    for name, value in headers:
+        args += ["-H", f"{name}: {value}"]
+    return args
+
+
+def _run_h2load(args: list[str], target: str, seconds: float, workdir: Path
+                ) -> tuple[str, list[float]]:  # fmt: skip
+    """h2load's printed summary and the latencies (ms, sorted) from its per-request log."""
+    log = workdir / "h2load.tsv"
     log.unlink(missing_ok=True)
+    rps = next((float(a[6:]) for a in args if a.startswith("--rps=")), None)
+    # At a fixed rate the run is a number of requests (h2load takes no duration with -r).
+    length = f"-D{seconds:g}" if rps is None else f"-n{round(rps * CLIENTS * seconds)}"
     out = subprocess.run(
-        [*args, f"-D{seconds:g}", f"--log-file={log}", target],
+        [*args, length, f"--log-file={log}", target],
         capture_output=True,
         timeout=seconds + 60,
         check=True,
     ).stdout.decode()
-    finished = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", out)
-    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
-    data = re.search(r"traffic: .*\((\d+)\) data", out)
-    if not finished or not done or not data:
-        raise RuntimeError(f"unexpected h2load output:\n{out}")
     latencies = sorted(
         int(line.split("\t")[2]) / 1000 for line in log.read_text().splitlines() if line.strip()
     )
-    answered, succeeded = int(done.group(1)), int(done.group(2))
-    answers_with_data = int(data.group(1)) // len(grpc_frame(expected_response))
-    rate = float(finished.group(2))
+    return out, latencies
+
+
+def _h2load_counts(out: str) -> tuple[int, int, float]:
+    """Requests answered, succeeded and the rate, from h2load's summary."""
+    finished = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", out)
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
+    if not finished or not done:
+        raise RuntimeError(f"unexpected h2load output:\n{out}")
+    return int(done.group(1)), int(done.group(2)), float(finished.group(2))
+
+
+def _h2load_result(
+    answered: int, rate: float, seconds: float, latencies: list[float], errors: int
+) -> Load:
     return Load(
         "h2load",
         requests=answered,
         seconds=answered / rate if rate else seconds,
         p50_ms=_pct(latencies, 0.50),
         p99_ms=_pct(latencies, 0.99),
-        errors=answered - min(succeeded, answers_with_data),
+        errors=errors,
     )
 
 
