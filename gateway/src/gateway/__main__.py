@@ -1,4 +1,5 @@
-"""`python -m gateway serve`: uvicorn on uvloop and httptools, in HTTP_WORKERS processes.
+"""`python -m gateway serve`: uvicorn on uvloop (EVENT_LOOP) and httptools, in HTTP_WORKERS
+processes.
 
 With HTTP_WORKERS > 1 this process binds the listening socket and runs that many worker processes
 (spawned, each with its own app: token cache, Redis, gRPC channels, audit publisher) that accept
@@ -17,12 +18,13 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from multiprocessing.connection import wait
 from typing import Any
 
 import uvicorn
 from zizhu_common.logs import configure_logging
+from zizhu_common.runtime import event_loop_factory
 
 from gateway.main import create_app
 from gateway.settings import Settings
@@ -43,15 +45,6 @@ class _Server(uvicorn.Server):
         for sig in self.signals:
             loop.add_signal_handler(sig, self.handle_exit, sig, None)
         yield
-
-
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop when installed (it is a gateway dependency), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency of the gateway
-        return None
-    return uvloop.new_event_loop
 
 
 def _config(settings: Settings) -> uvicorn.Config:
@@ -82,7 +75,7 @@ def serve(settings: Settings, sockets: list[socket.socket] | None = None) -> Non
     # keep it out of the cyclic collector's generations so that collections stay short.
     gc.collect()
     gc.freeze()
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
         runner.run(server.serve(sockets=sockets))
 
 

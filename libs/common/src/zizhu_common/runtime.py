@@ -198,8 +198,25 @@ class ServiceRuntime:
         await self.db.dispose()
 
 
-def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run main(stop) in a fresh event loop; SIGTERM and SIGINT set stop."""
+def event_loop_factory(choice: str = "uvloop") -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The factory of the event loop named by the EVENT_LOOP setting for asyncio.Runner: uvloop's
+    when chosen and installed (it is not on Windows), else None (the standard library's)."""
+    if choice != "uvloop":
+        return None
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a dependency wherever uvloop builds
+        log.warning("EVENT_LOOP=uvloop but uvloop is not installed: using asyncio's event loop")
+        return None
+    return uvloop.new_event_loop
+
+
+def run_until_signalled(
+    main: Callable[[asyncio.Event], Awaitable[None]],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> None:
+    """Run main(stop) in a fresh event loop (from loop_factory, if given); SIGTERM and SIGINT
+    set stop."""
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -208,7 +225,8 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    asyncio.run(runner())
+    with asyncio.Runner(loop_factory=loop_factory) as runner_:
+        runner_.run(runner())
 
 
 def service_main(
@@ -250,5 +268,5 @@ def service_main(
         runtime = await build(settings)
         await runtime.serve(stop)
 
-    run_until_signalled(serve)
+    run_until_signalled(serve, event_loop_factory(settings.event_loop))
     return 0
