@@ -222,7 +222,7 @@ def run(ctx: Context) -> Result:
             pairs.append(
                 measure(ctx, label="PostgreSQL", database_url=pg.url("bench_gateway"),
                         nats_url=nats.url, redis_url=redis.url, seconds=seconds, workers=workers,
-                    rates=rates, fixed_seconds=fixed_seconds)
+                        rates=rates, fixed_seconds=fixed_seconds)
             )  # fmt: skip
     finally:
         if pg is not None:
